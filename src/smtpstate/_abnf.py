@@ -1,0 +1,61 @@
+"""Regular expressions for the RFC 5321 4.1.2 grammar, extended by RFC 6531 3.3
+(SMTPUTF8) where it allows UTF-8. Each fragment quotes the rule it implements.
+
+The patterns match ``str``; whether a non-ASCII match is allowed is the caller's
+decision (only with SMTPUTF8), so one grammar serves both.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ESMTP_KEYWORD", "ESMTP_VALUE", "PATH", "DOMAIN", "LDH_STR"]
+
+# RFC 6531 3.3: UTF8-non-ascii = UTF8-2 / UTF8-3 / UTF8-4
+_NON_ASCII = "\u0080-\U0010ffff"
+
+# RFC 5321: Let-dig = ALPHA / DIGIT
+#           Ldh-str = *( ALPHA / DIGIT / "-" ) Let-dig
+#           sub-domain = Let-dig [Ldh-str]
+# RFC 6531: sub-domain =/ U-label
+_LET_DIG = f"[A-Za-z0-9{_NON_ASCII}]"
+_LDH = f"[-A-Za-z0-9{_NON_ASCII}]"
+_SUB_DOMAIN = f"{_LET_DIG}(?:{_LDH}*{_LET_DIG})?"
+# Domain = sub-domain *("." sub-domain)
+DOMAIN = f"{_SUB_DOMAIN}(?:\\.{_SUB_DOMAIN})*"
+# Standardized-tag = Ldh-str (of an address literal)
+LDH_STR = "[-A-Za-z0-9]*[A-Za-z0-9]"
+
+# address-literal = "[" ( IPv4-address-literal / IPv6-address-literal /
+#                         General-address-literal ) "]"
+# dcontent = %d33-90 / %d94-126   (the three forms are told apart afterwards)
+ADDRESS_LITERAL = r"\[[\x21-\x5a\x5e-\x7e]+\]"
+
+# RFC 5322 3.2.3: atext (RFC 6531: atext =/ UTF8-non-ascii)
+#   Atom = 1*atext ; Dot-string = Atom *("." Atom)
+_ATEXT = f"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~{_NON_ASCII}-]"
+_DOT_STRING = f"{_ATEXT}+(?:\\.{_ATEXT}+)*"
+# Quoted-string = DQUOTE *QcontentSMTP DQUOTE
+# qtextSMTP = %d32-33 / %d35-91 / %d93-126   (RFC 6531: =/ UTF8-non-ascii)
+# quoted-pairSMTP = %d92 %d32-126
+_QUOTED_STRING = f'"(?:[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e{_NON_ASCII}]|\\\\[\\x20-\\x7e])*"'
+# Local-part = Dot-string / Quoted-string
+_LOCAL_PART = f"(?:{_DOT_STRING}|{_QUOTED_STRING})"
+
+# Path = "<" [ A-d-l ":" ] Mailbox ">"
+# A-d-l = At-domain *( "," At-domain ) ; At-domain = "@" Domain
+# Mailbox = Local-part "@" ( Domain / address-literal )
+PATH = re.compile(
+    f"<(?:(?P<route>@{DOMAIN}(?:,@{DOMAIN})*):)?"
+    f"(?P<local>{_LOCAL_PART})@(?P<domain>{DOMAIN}|{ADDRESS_LITERAL})>"
+)
+# EHLO/HELO argument: Domain / address-literal (HELO: Domain only)
+HELLO_DOMAIN = re.compile(f"{DOMAIN}|{ADDRESS_LITERAL}")
+
+# esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+ESMTP_KEYWORD = re.compile("[A-Za-z0-9][-A-Za-z0-9]*")
+# esmtp-value = 1*(%d33-60 / %d62-126)   (RFC 6531: =/ UTF8-non-ascii)
+ESMTP_VALUE = re.compile(f"[\\x21-\\x3c\\x3e-\\x7e{_NON_ASCII}]+")
+
+# RFC 3461 4 / RFC 4954 5: xtext = *( xchar / hexchar ), hexchar = "+" 2(HEX)
+XTEXT = re.compile(r"(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*")

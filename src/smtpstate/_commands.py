@@ -1,0 +1,233 @@
+"""Command lines to events (RFC 5321 4.1.1, 4.1.2, 4.1.3).
+
+This module knows the syntax only. Which commands are enabled, which are in
+sequence, and what the parameters mean is decided by the connection (with
+``_state`` and ``_extensions``). A syntax error comes back as a
+``CommandRejected`` carrying the suggested reply.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from . import _abnf
+from ._events import (
+    Command,
+    CommandRejected,
+    DataStart,
+    Expand,
+    Hello,
+    Help,
+    MailFrom,
+    Mailbox,
+    Noop,
+    Quit,
+    RcptTo,
+    Reset,
+    Verify,
+)
+from ._replies import Reply
+
+__all__ = ["parse_arguments", "reject", "split_line"]
+
+# RFC 5321 4.5.3.1.1-3: local-part 64, domain 255, path 256 octets (with brackets).
+MAX_LOCAL_PART = 64
+MAX_DOMAIN = 255
+MAX_PATH = 256
+
+# C0 controls and DEL never reach the application (a TAB included).
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_POSTMASTER = re.compile("<postmaster>", re.IGNORECASE)
+_FROM = re.compile("FROM: *", re.IGNORECASE)
+_TO = re.compile("TO: *", re.IGNORECASE)
+_IPV4_LITERAL = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+
+
+def reject(command: str, code: int, enhanced: str, reason: str) -> CommandRejected:
+    """A refused command with its suggested reply."""
+    return CommandRejected(command=command, reason=reason, reply=Reply(code, reason, enhanced))
+
+
+def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
+    """Cut a command line (without its CRLF) into an upper-cased verb and its
+    argument, decoding strictly: ASCII, or UTF-8 (whether UTF-8 is allowed where
+    it stands is checked later)."""
+    verb_bytes = line.split(b" ", 1)[0]
+    verb_hint = verb_bytes.decode("ascii", "replace").upper() if verb_bytes.isascii() else ""
+    if b"\r" in line or b"\n" in line:
+        # RFC 5321 2.3.8: only CRLF ends a line; a bare CR or LF is not text.
+        return reject(verb_hint, 500, "5.5.2", "Bare CR or LF in command line")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return reject(verb_hint, 500, "5.5.2", "Command line is not valid UTF-8")
+    if _CONTROL.search(text):
+        return reject(verb_hint, 501, "5.5.2", "Control character in command line")
+    verb, _, argument = text.partition(" ")
+    return verb.upper(), argument
+
+
+def parse_arguments(verb: str, argument: str) -> Command:
+    """The event for a known ``verb`` with ``argument``, or a CommandRejected."""
+    return _PARSERS[verb](verb, argument)
+
+
+def _hello(verb: str, argument: str) -> Command:
+    domain = argument.strip(" ")
+    if not domain:
+        return reject(verb, 501, "5.5.4", f"{verb} needs a domain name or address literal")
+    if not _abnf.HELLO_DOMAIN.fullmatch(domain) or (
+        domain.startswith("[") and not _valid_address_literal(domain)
+    ):
+        return reject(verb, 501, "5.5.2", f"Invalid domain in {verb}")
+    return Hello(domain=domain, extended=verb == "EHLO")
+
+
+def _mail(verb: str, argument: str) -> Command:
+    prefix = _FROM.match(argument)
+    if prefix is None:
+        return reject(verb, 501, "5.5.2", "Syntax: MAIL FROM:<address>")
+    parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.7")
+    if isinstance(parsed, CommandRejected):
+        return parsed
+    path, params = parsed
+    if path == "<>":
+        return MailFrom(reverse_path=None, params=params)
+    mailbox = _mailbox(verb, path, "5.1.7")
+    if isinstance(mailbox, CommandRejected):
+        return mailbox
+    return MailFrom(reverse_path=mailbox, params=params)
+
+
+def _rcpt(verb: str, argument: str) -> Command:
+    prefix = _TO.match(argument)
+    if prefix is None:
+        return reject(verb, 501, "5.5.2", "Syntax: RCPT TO:<address>")
+    parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.3")
+    if isinstance(parsed, CommandRejected):
+        return parsed
+    path, params = parsed
+    if _POSTMASTER.fullmatch(path):
+        # RFC 5321 4.1.1.3: "<Postmaster>" without a domain is always accepted syntax.
+        return RcptTo(
+            forward_path=Mailbox(local_part=path[1:-1], domain="", text=path[1:-1]),
+            params=params,
+        )
+    mailbox = _mailbox(verb, path, "5.1.3")
+    if isinstance(mailbox, CommandRejected):
+        return mailbox
+    return RcptTo(forward_path=mailbox, params=params)
+
+
+def _path_and_params(
+    verb: str, rest: str, enhanced: str
+) -> tuple[str, dict[str, str | None]] | CommandRejected:
+    """Split ``<path> [SP params]`` and parse the parameters. A quoted local part
+    may hold spaces and ">", so the path ends where the grammar says it does."""
+    match = _abnf.PATH.match(rest)
+    end = match.end() if match else rest.find(">") + 1
+    if not rest.startswith("<") or end == 0:
+        return reject(verb, 501, enhanced, "Address must be in angle brackets")
+    path, params_text = rest[:end], rest[end:]
+    if params_text and not params_text.startswith(" "):
+        return reject(verb, 501, enhanced, "Syntax error in mailbox address")
+    params = _parameters(verb, params_text)
+    if isinstance(params, CommandRejected):
+        return params
+    return path, params
+
+
+def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected:
+    """RFC 5321 4.1.2: Mail-parameters = esmtp-param *(SP esmtp-param),
+    esmtp-param = esmtp-keyword ["=" esmtp-value]. Keywords are upper-cased."""
+    params: dict[str, str | None] = {}
+    for item in text.split(" "):
+        if not item:  # tolerate runs of spaces between parameters
+            continue
+        keyword, equals, value = item.partition("=")
+        if not _abnf.ESMTP_KEYWORD.fullmatch(keyword) or (
+            equals and not _abnf.ESMTP_VALUE.fullmatch(value)
+        ):
+            return reject(verb, 501, "5.5.4", f"Malformed parameter {item}")
+        keyword = keyword.upper()
+        if keyword in params:
+            return reject(verb, 501, "5.5.4", f"Duplicate parameter {keyword}")
+        params[keyword] = value if equals else None
+    return params
+
+
+def _mailbox(verb: str, path: str, enhanced: str) -> Mailbox | CommandRejected:
+    match = _abnf.PATH.fullmatch(path)
+    if match is None:
+        return reject(verb, 501, enhanced, "Syntax error in mailbox address")
+    local, domain = match["local"], match["domain"]
+    if domain.startswith("[") and not _valid_address_literal(domain):
+        return reject(verb, 501, enhanced, "Invalid address literal")
+    # RFC 5321 4.5.3.1.10: a path too long is answered 501.
+    if (
+        len(local.encode()) > MAX_LOCAL_PART
+        or len(domain.encode()) > MAX_DOMAIN
+        or len(path.encode()) > MAX_PATH
+    ):
+        return reject(verb, 501, enhanced, "Address too long")
+    route = tuple(hop[1:] for hop in match["route"].split(",")) if match["route"] else ()
+    return Mailbox(local_part=local, domain=domain, text=path[1:-1], source_route=route)
+
+
+def _valid_address_literal(literal: str) -> bool:
+    """RFC 5321 4.1.3: IPv4 (four Snum of 0-255), "IPv6:" IPv6-addr, or a
+    General-address-literal (Standardized-tag ":" 1*dcontent)."""
+    inner = literal[1:-1]
+    tag, colon, value = inner.partition(":")
+    if not colon:
+        octets = _IPV4_LITERAL.fullmatch(inner)
+        return octets is not None and all(int(octet) <= 255 for octet in octets.groups())
+    if tag.upper() == "IPV6":
+        if "%" in value:  # a zone index is not part of IPv6-addr
+            return False
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            return False
+        return True
+    return re.fullmatch(_abnf.LDH_STR, tag) is not None and bool(value)
+
+
+def _no_argument(event: Callable[[], Command]) -> Callable[[str, str], Command]:
+    """RFC 5321 4.3.2: DATA, RSET and QUIT take no argument (501 otherwise)."""
+
+    def parse(verb: str, argument: str) -> Command:
+        if argument.strip(" "):
+            return reject(verb, 501, "5.5.4", f"{verb} takes no argument")
+        return event()
+
+    return parse
+
+
+def _needs_argument(verb: str, argument: str) -> Command:
+    """VRFY and EXPN need a string (RFC 5321 4.1.1.6, 4.1.1.7)."""
+    argument = argument.strip(" ")
+    if not argument:
+        return reject(verb, 501, "5.5.4", f"{verb} needs an argument")
+    if verb == "VRFY":
+        return Verify(argument=argument)
+    return Expand(argument=argument)
+
+
+_PARSERS: dict[str, Callable[[str, str], Command]] = {
+    "HELO": _hello,
+    "EHLO": _hello,
+    "MAIL": _mail,
+    "RCPT": _rcpt,
+    "DATA": _no_argument(DataStart),
+    "RSET": _no_argument(Reset),
+    "QUIT": _no_argument(Quit),
+    "NOOP": lambda verb, argument: Noop(argument=argument.strip(" ")),
+    "HELP": lambda verb, argument: Help(argument=argument.strip(" ")),
+    "VRFY": _needs_argument,
+    "EXPN": _needs_argument,
+}
+
+KNOWN_VERBS = frozenset(_PARSERS)

@@ -1,0 +1,370 @@
+"""ServerConnection: the receive buffer, the command and body readers, the
+state table and the reply writer, joined into one object with no I/O."""
+
+from __future__ import annotations
+
+import enum
+
+from . import _state
+from ._commands import KNOWN_VERBS, parse_arguments, reject, split_line
+from ._data import END, BodyPolicy, DataReader, LongLinePolicy
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._events import (
+    Command,
+    CommandRejected,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Expand,
+    Hello,
+    Help,
+    MailFrom,
+    MessageData,
+    Noop,
+    Quit,
+    RcptTo,
+    Reset,
+    UnknownCommand,
+    Verify,
+)
+from ._extensions import Extensions
+from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
+from ._replies import Reply
+from ._state import Greeting, Outcome, State
+
+__all__ = ["NEED_DATA", "PAUSED", "ServerConnection", "Sentinel"]
+
+
+class Sentinel(enum.Enum):
+    """What ``next_event`` returns when it has no event."""
+
+    NEED_DATA = "NEED_DATA"  # feed more bytes with receive_data()
+    PAUSED = "PAUSED"  # a reply is owed: send() it first
+
+
+NEED_DATA = Sentinel.NEED_DATA
+PAUSED = Sentinel.PAUSED
+
+# The event class each verb becomes, for the sequence check before parsing.
+_VERB_EVENTS: dict[str, type[Command]] = {
+    "HELO": Hello,
+    "EHLO": Hello,
+    "MAIL": MailFrom,
+    "RCPT": RcptTo,
+    "DATA": DataStart,
+    "RSET": Reset,
+    "NOOP": Noop,
+    "QUIT": Quit,
+    "VRFY": Verify,
+    "EXPN": Expand,
+    "HELP": Help,
+}
+assert set(_VERB_EVENTS) == KNOWN_VERBS
+
+_TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA})
+_SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
+
+
+class ServerConnection:
+    """The server side of one SMTP session.
+
+    Feed it bytes with ``receive_data``, take events from ``next_event``, and
+    answer every ``Command`` event with exactly one ``send(Reply(...))``; the
+    greeting (220, or 554 to refuse, or 421) is owed first.
+    """
+
+    def __init__(
+        self,
+        hostname: str = "localhost",
+        extensions: Extensions | None = None,
+        *,
+        max_command_line: int = 512,
+        max_text_line: int = 1000,
+        max_recipients: int = 100,
+        bad_line_endings: BodyPolicy = "reject",
+        long_lines: LongLinePolicy = "reject",
+    ) -> None:
+        if max_command_line < 512:
+            raise ValueError("max_command_line must be at least 512 (RFC 5321 4.5.3.1.4)")
+        if max_text_line < 1000:
+            raise ValueError("max_text_line must be at least 1000 (RFC 5321 4.5.3.1.6)")
+        if max_recipients < 100:
+            raise ValueError("max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
+        if bad_line_endings not in ("reject", "close", "pass"):
+            raise ValueError(f"bad_line_endings must be reject, close or pass: {bad_line_endings!r}")
+        if long_lines not in ("reject", "pass"):
+            raise ValueError(f"long_lines must be reject or pass: {long_lines!r}")
+        self.hostname = hostname
+        self.extensions = extensions if extensions is not None else Extensions()
+        self.max_command_line = max_command_line
+        self.max_text_line = max_text_line
+        self.max_recipients = max_recipients
+        self.bad_line_endings: BodyPolicy = bad_line_endings
+        self.long_lines: LongLinePolicy = long_lines
+        self.rejected_count = 0
+        self._state = State.CONNECTED
+        self._awaiting: Command | None = Greeting()
+        self._buffer = ReceiveBuffer()
+        self._eof = False
+        self._data_reader: DataReader | None = None
+        self._closed_event: ConnectionClosed | None = None
+        self._remote_error: RemoteProtocolError | None = None
+        self._final_reply_sent = False
+        # What the session has learnt (RFC 5321 4.1.4: HELO/EHLO and RSET clear
+        # the transaction part).
+        self._extended: bool | None = None  # None before HELO/EHLO
+        self._utf8_transaction = False
+        self._recipients = 0
+        self._rejected_recipients = 0
+
+    # -- public state -------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def awaiting_reply(self) -> Command | None:
+        """The command owed a reply (the greeting stands as a ``Command`` too)."""
+        return self._awaiting
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        """The bytes received but not yet processed, and whether EOF was seen."""
+        return bytes(self._buffer), self._eof
+
+    @property
+    def recipients(self) -> int:
+        """Recipients accepted in the current transaction."""
+        return self._recipients
+
+    # -- receiving ------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes from the client; ``b""`` means the client closed its side."""
+        if data:
+            if self._eof:
+                raise RuntimeError("received data after the end of the stream")
+            self._buffer.append(data)
+        else:
+            self._eof = True
+
+    def next_event(self) -> Event | Sentinel:
+        """The next event, or NEED_DATA, or PAUSED while a reply is owed."""
+        if self._state is State.ERROR:
+            if self._remote_error is not None:
+                raise self._remote_error
+            raise LocalProtocolError("the connection is in the ERROR state")
+        if self._awaiting is not None:
+            return PAUSED
+        if self._closed_event is not None:
+            return self._closed_event
+        try:
+            if self._data_reader is not None:
+                return self._next_body_event(self._data_reader)
+            return self._next_command_event()
+        except RemoteProtocolError as error:
+            self._state = State.ERROR
+            self._remote_error = error
+            raise
+
+    def _next_command_event(self) -> Event | Sentinel:
+        line = self._buffer.extract_line(self.max_command_line)
+        if line is None:
+            return self._client_closed() if self._eof else NEED_DATA
+        if line is LINE_TOO_LONG:
+            # RFC 5321 4.5.3.1.4 and 4.5.3.1.10: 500 for a line too long.
+            event: Command = reject("", 500, "5.5.2", "Line too long")
+        else:
+            event = self._command(line)
+        if isinstance(event, (CommandRejected, UnknownCommand)):
+            self.rejected_count += 1
+        self._awaiting = event
+        return event
+
+    def _next_body_event(self, reader: DataReader) -> Event | Sentinel:
+        while True:
+            piece = reader.read(self._buffer)
+            if piece is None:
+                return self._client_closed() if self._eof else NEED_DATA
+            if piece is END:
+                event = reader.end_event()
+                self._awaiting = event
+                return event
+            if piece:
+                return MessageData(data=piece)
+
+    def _client_closed(self) -> ConnectionClosed:
+        self._closed_event = ConnectionClosed(
+            mid_transaction=self._state in _TRANSACTION_STATES,
+            mid_body=self._state is State.IN_DATA,
+        )
+        self._state = State.CLOSED
+        self._buffer.clear()
+        return self._closed_event
+
+    def _command(self, line: bytes) -> Command:
+        """One command line to its event, with every check the engine owns."""
+        split = split_line(line)
+        if isinstance(split, CommandRejected):
+            return split
+        verb, argument = split
+        if self._state is State.REFUSED and verb != "QUIT":
+            # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
+            return reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
+        command_type = _VERB_EVENTS.get(verb)
+        if command_type is None:
+            return UnknownCommand(
+                verb=verb, argument=argument, reply=Reply(500, "Command not recognized", "5.5.1")
+            )
+        if (verb == "HELP" and not self.extensions.help) or (
+            verb == "EXPN" and not self.extensions.expn
+        ):
+            return reject(verb, 502, "5.5.1", "Command not implemented")
+        if not _state.allowed(self._state, command_type):
+            return self._out_of_sequence(verb, command_type)
+        event = parse_arguments(verb, argument)
+        if isinstance(event, CommandRejected):
+            return event
+        return self._check_context(verb, event, line.isascii())
+
+    def _out_of_sequence(self, verb: str, command_type: type[Command]) -> CommandRejected:
+        if command_type is DataStart and self._state is State.IN_MAIL and self._rejected_recipients:
+            # RFC 5321 3.3: after every RCPT was refused, DATA may get 554.
+            return reject(verb, 554, "5.5.1", "No valid recipients")
+        return reject(verb, 503, "5.5.1", _state.sequence_error(self._state, command_type))
+
+    def _check_context(self, verb: str, event: Command, ascii_line: bool) -> Command:
+        """The checks that depend on the session: parameters after HELO, the
+        enabled extensions, SMTPUTF8, the recipient limit."""
+        ext = self.extensions
+        if isinstance(event, MailFrom):
+            if event.params and not self._extended:
+                return reject(verb, 555, "5.5.4", "MAIL parameters need EHLO")
+            refusal = ext.check_mail_params(event.params)
+            if refusal is not None:
+                return refusal
+            if not ascii_line and not event.smtputf8:
+                # RFC 6531 3.5: a non-ASCII sender without SMTPUTF8 gets 550 X.6.7.
+                return reject(verb, 550, "5.6.7", "Non-ASCII address needs SMTPUTF8")
+        elif isinstance(event, RcptTo):
+            if event.params and not self._extended:
+                return reject(verb, 555, "5.5.4", "RCPT parameters need EHLO")
+            refusal = ext.check_rcpt_params(event.params)
+            if refusal is not None:
+                return refusal
+            if not ascii_line and not self._utf8_transaction:
+                # RFC 6531 3.5: a non-ASCII recipient without SMTPUTF8 gets 553 X.6.7.
+                return reject(verb, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8")
+            if self._recipients >= self.max_recipients:
+                # RFC 5321 4.5.3.1.10: 452 for too many recipients.
+                return reject(verb, 452, "4.5.3", "Too many recipients")
+        elif not ascii_line and not ext.smtputf8:
+            return reject(verb, 501, "5.5.2", "Non-ASCII characters need SMTPUTF8")
+        return event
+
+    # -- sending --------------------------------------------------------------
+
+    def send(self, reply: Reply) -> bytes:
+        """The bytes of ``reply``, the answer to the command owed one."""
+        if not isinstance(reply, Reply):
+            raise LocalProtocolError(f"send() takes a Reply, not {type(reply).__name__}")
+        if self._state is State.ERROR:
+            return self._send_final(reply)
+        command = self._awaiting
+        if command is None:
+            self._fail("no reply is owed: no command is waiting for one")
+        outcome = self._outcome(command, reply)
+        enhanced = self.extensions.enhanced_status_codes and not _is_hello(command)
+        extra = (
+            self.extensions.ehlo_keywords()
+            if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT
+            else ()
+        )
+        data = reply.to_bytes(enhanced, extra)
+        self._awaiting = None
+        self._apply(command, outcome)
+        return data
+
+    def _send_final(self, reply: Reply) -> bytes:
+        """After a RemoteProtocolError, one closing reply may still go out."""
+        if self._remote_error is None or self._final_reply_sent:
+            raise LocalProtocolError("the connection is in the ERROR state")
+        if reply.code // 100 not in (4, 5):
+            raise LocalProtocolError("after a protocol error, only a 4xx or 5xx reply may go out")
+        self._final_reply_sent = True
+        return reply.to_bytes(self.extensions.enhanced_status_codes)
+
+    def _fail(self, message: str) -> None:
+        self._state = State.ERROR
+        raise LocalProtocolError(message)
+
+    def _outcome(self, command: Command, reply: Reply) -> Outcome | None:
+        """ACCEPT, REJECT, or None for a 421 (close); LocalProtocolError for a
+        code that cannot answer ``command`` (RFC 5321 4.3.2)."""
+        code = reply.code
+        name = _describe(command)
+        if code in _SESSION_REPLY_CODES:
+            return None
+        if code in _state.ACCEPT_CODES[type(command)]:
+            if isinstance(command, EndOfMessage) and command.reply is not None:
+                self._fail(f"{code} cannot accept a message that broke a rule: {command.reply}")
+            return Outcome.ACCEPT
+        if code // 100 in (4, 5) and type(command) not in _state.MUST_ACCEPT:
+            if isinstance(command, Greeting) and code not in _state.GREETING_REJECT_CODES:
+                self._fail(f"the greeting must be 220, 554 or 421, not {code}")
+            return Outcome.REJECT
+        self._fail(f"{code} is not a valid reply to {name}")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _apply(self, command: Command, outcome: Outcome | None) -> None:
+        """Move along the table and keep the session's bookkeeping."""
+        previous = self._state
+        if outcome is None:  # 421: the server closes (RFC 5321 3.8)
+            self._closed_event = ConnectionClosed(
+                mid_transaction=previous in _TRANSACTION_STATES, mid_body=previous is State.IN_DATA
+            )
+            self._state = State.CLOSED
+            self._data_reader = None
+            return
+        self._state = _state.next_state(previous, type(command), outcome)
+        if self._state is State.CLOSED:
+            self._closed_event = ConnectionClosed()
+        if isinstance(command, Hello) and outcome is Outcome.ACCEPT:
+            self._extended = command.extended
+        elif isinstance(command, MailFrom) and outcome is Outcome.ACCEPT:
+            self._utf8_transaction = command.smtputf8
+        elif isinstance(command, RcptTo):
+            if outcome is Outcome.ACCEPT:
+                self._recipients += 1
+            else:
+                self._rejected_recipients += 1
+        elif isinstance(command, DataStart) and outcome is Outcome.ACCEPT:
+            self._data_reader = DataReader(
+                max_size=self.extensions.size or 0,
+                max_line=self.max_text_line,
+                bad_line_endings=self.bad_line_endings,
+                long_lines=self.long_lines,
+            )
+        elif isinstance(command, EndOfMessage):
+            self._data_reader = None
+        if self._state in (State.READY, State.AWAIT_HELLO):
+            self._utf8_transaction = False
+            self._recipients = 0
+            self._rejected_recipients = 0
+
+
+def _is_hello(command: Command) -> bool:
+    """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
+    if isinstance(command, CommandRejected):
+        return command.command in ("HELO", "EHLO")
+    return isinstance(command, (Hello, Greeting))
+
+
+def _describe(command: Command) -> str:
+    if isinstance(command, Greeting):
+        return "the greeting"
+    if isinstance(command, CommandRejected):
+        return f"a rejected command ({command.reason})"
+    return type(command).__name__

@@ -1,0 +1,177 @@
+"""The DATA body decoder (RFC 5321 4.1.1.4, 4.5.2, 4.5.3.1.6; RFC 1870).
+
+It cuts the body out of the byte stream with bytes methods only (find, count,
+replace), so its cost per byte stays close to a plain copy:
+
+* only CRLF "." CRLF ends the body: a bare CR or LF never does (SMTP smuggling);
+* a "." at the start of a line is removed (dot-unstuffing), and only after CRLF;
+* bare CR, bare LF and NUL are found and handled by the line-ending policy;
+* lines longer than the text-line limit are found and handled by their policy;
+* the size after unstuffing is counted against the SIZE limit.
+
+A body that breaks a rule under the ``reject`` policy is read to its end but no
+longer delivered, and its end carries the suggested rejection.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from ._errors import RemoteProtocolError
+from ._events import EndOfMessage
+from ._receivebuffer import ReceiveBuffer
+from ._replies import Reply
+
+__all__ = ["END", "BodyPolicy", "DataReader"]
+
+BodyPolicy = Literal["reject", "close", "pass"]
+LongLinePolicy = Literal["reject", "pass"]
+
+_TERMINATOR = b"\r\n.\r\n"
+# Proper prefixes of the terminator, longest first: a buffer ending in one of
+# them cannot be delivered yet, since the next bytes may complete it.
+_PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
+# At the start of a line the terminator is just "." CRLF.
+_LINE_START_END = b".\r\n"
+
+REPLY_OVERSIZED = Reply(552, "Message size exceeds fixed maximum message size", "5.3.4")
+REPLY_BAD_LINE_ENDINGS = Reply(550, "Bare CR, bare LF or NUL in message body", "5.6.0")
+REPLY_LONG_LINES = Reply(500, "Line too long in message body", "5.5.2")
+REPLY_CLOSE_BAD_LINE_ENDINGS = Reply(
+    421, "Bare CR, bare LF or NUL in message body, closing connection", "4.5.2"
+)
+
+
+class _End(enum.Enum):
+    END = "END"
+
+
+END = _End.END
+
+
+class DataReader:
+    """Reads one message body from a ReceiveBuffer."""
+
+    def __init__(
+        self,
+        *,
+        max_size: int,
+        max_line: int,
+        bad_line_endings: BodyPolicy,
+        long_lines: LongLinePolicy,
+    ) -> None:
+        self._max_size = max_size  # 0: no limit
+        self._max_line = max_line  # octets with the CRLF
+        self._line_endings_policy = bad_line_endings
+        self._long_lines_policy = long_lines
+        self._at_line_start = True
+        self._line_length = 0  # octets of the current line seen so far (without LF)
+        self._ended = False
+        self.size = 0
+        self.oversized = False
+        self.bad_line_endings = False
+        self.long_lines = False
+
+    @property
+    def _delivering(self) -> bool:
+        return not (self.oversized or self.bad_line_endings or self.long_lines)
+
+    def read(self, buffer: ReceiveBuffer) -> bytes | _End | None:
+        """The next piece of body (b"" when nothing can be delivered from what was
+        consumed), ``END`` once the terminator has been consumed, or None when
+        more bytes are needed."""
+        if self._ended:
+            return END
+        data = buffer.data
+        if self._at_line_start and data.startswith(_LINE_START_END):
+            del data[:3]
+            return END
+        end = data.find(_TERMINATOR)
+        if end >= 0:
+            cut = end + 2  # the CRLF before "." ends the last line and belongs to the body
+            self._ended = True
+        else:
+            cut = len(data)
+            for prefix in _PREFIXES:
+                if data.endswith(prefix):
+                    cut -= len(prefix)
+                    break
+            if self._at_line_start and len(data) < 3 and _LINE_START_END.startswith(data):
+                cut = 0
+            if cut == 0:
+                return None
+        segment = bytes(data[:cut])
+        del data[: cut + 3 if self._ended else cut]
+        return self._decode(segment)
+
+    def end_event(self) -> EndOfMessage:
+        reply = None
+        if self.oversized:
+            reply = REPLY_OVERSIZED
+        elif self.bad_line_endings:
+            reply = REPLY_BAD_LINE_ENDINGS
+        elif self.long_lines:
+            reply = REPLY_LONG_LINES
+        return EndOfMessage(
+            size=self.size,
+            oversized=self.oversized,
+            bad_line_endings=self.bad_line_endings,
+            long_lines=self.long_lines,
+            reply=reply,
+        )
+
+    def _decode(self, segment: bytes) -> bytes:
+        """Check and unstuff one segment of wire bytes. ``read`` never cuts a
+        segment inside a possible terminator or between CR and LF."""
+        leading_dot = self._at_line_start and segment.startswith(b".")
+        stuffed = segment.count(b"\r\n.") + leading_dot
+        self._at_line_start = segment.endswith(b"\r\n")
+        self.size += len(segment) - stuffed
+        if self._max_size and self.size > self._max_size:
+            self.oversized = True
+        if self._line_endings_policy != "pass" and _has_bad_line_ending(segment):
+            if self._line_endings_policy == "close":
+                raise RemoteProtocolError(
+                    "bare CR, bare LF or NUL in message body", REPLY_CLOSE_BAD_LINE_ENDINGS
+                )
+            self.bad_line_endings = True
+        if self._has_long_line(segment) and self._long_lines_policy == "reject":
+            self.long_lines = True
+        if not self._delivering:
+            return b""
+        if leading_dot:
+            segment = segment[1:]
+        return segment.replace(b"\r\n.", b"\r\n") if stuffed else segment
+
+    def _has_long_line(self, segment: bytes) -> bool:
+        """Whether a line reaches the limit, carrying the open line's length
+        across segments. It hops from line end to line end in windows of the
+        limit's width, so it costs one ``rfind`` per window, not one per line."""
+        limit = self._max_line  # a line of ``limit`` octets before its LF is too long
+        first = segment.find(b"\n")
+        if first < 0:
+            self._line_length += len(segment)
+            return self._line_length >= limit
+        too_long = self._line_length + first >= limit
+        start = first + 1
+        while len(segment) - start >= limit:
+            last = segment.rfind(b"\n", start, start + limit)
+            if last < 0:
+                too_long = True
+                last = segment.find(b"\n", start + limit)
+                if last < 0:
+                    break
+            start = last + 1
+        else:
+            last = segment.rfind(b"\n", start)
+            if last >= 0:
+                start = last + 1
+        self._line_length = len(segment) - start
+        return too_long or self._line_length >= limit
+
+
+def _has_bad_line_ending(segment: bytes) -> bool:
+    """A CR not followed by LF, an LF not preceded by CR, or a NUL."""
+    crlf = segment.count(b"\r\n")
+    return segment.count(b"\r") != crlf or segment.count(b"\n") != crlf or b"\0" in segment

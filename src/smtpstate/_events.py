@@ -1,0 +1,220 @@
+"""Events: what the client said, as frozen dataclasses.
+
+Every subclass of ``Command`` is owed exactly one reply through
+``ServerConnection.send``; ``MessageData`` and ``ConnectionClosed`` are not.
+Text fields are ``str`` decoded strictly (ASCII, or UTF-8 after SMTPUTF8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ._replies import Reply
+
+__all__ = [
+    "Command",
+    "CommandRejected",
+    "ConnectionClosed",
+    "DataStart",
+    "EndOfMessage",
+    "Event",
+    "Expand",
+    "Hello",
+    "Help",
+    "MailFrom",
+    "Mailbox",
+    "MessageData",
+    "Noop",
+    "Quit",
+    "RcptTo",
+    "Reset",
+    "UnknownCommand",
+    "Verify",
+]
+
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mailbox:
+    """A parsed path (RFC 5321 4.1.2): ``local_part@domain``.
+
+    ``text`` is the path as the client wrote it, without the angle brackets;
+    ``source_route`` holds the obsolete ``@a,@b:`` hops, which the RFC says to
+    accept and ignore (4.1.1.3, appendix C). ``domain`` is a domain name or an
+    address literal with its brackets (``[192.0.2.1]``). For RCPT TO:<Postmaster>
+    the domain is empty.
+    """
+
+    local_part: str
+    domain: str
+    text: str
+    source_route: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """``local_part@domain`` (just the local part when there is no domain)."""
+        return f"{self.local_part}@{self.domain}" if self.domain else self.local_part
+
+    def __str__(self) -> str:
+        return self.address
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base class of all events."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command(Event):
+    """A client command: the application owes it exactly one reply."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Command):
+    """HELO (``extended=False``) or EHLO (``extended=True``).
+
+    Accepting it (250) clears any transaction (RFC 5321 4.1.4). For EHLO, the
+    connection appends the enabled extensions to the application's 250 text.
+    """
+
+    domain: str
+    extended: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailFrom(Command):
+    """MAIL FROM. ``reverse_path`` is None for the null path ``<>``.
+
+    ``params`` maps upper-cased ESMTP keywords to their values (None for a keyword
+    without ``=value``); every parameter in it has already been checked.
+    """
+
+    reverse_path: Mailbox | None
+    params: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int | None:
+        """The SIZE= parameter (RFC 1870) as an int, or None."""
+        value = self.params.get("SIZE")
+        return int(value) if value is not None else None
+
+    @property
+    def smtputf8(self) -> bool:
+        """Whether the client asked for SMTPUTF8 (RFC 6531)."""
+        return "SMTPUTF8" in self.params
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RcptTo(Command):
+    """RCPT TO. Accepting it with 250 or 251 adds a recipient."""
+
+    forward_path: Mailbox
+    params: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataStart(Command):
+    """DATA. Accept with 354 to start the body."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageData(Event):
+    """A piece of the message body, dot-unstuffed. Owed no reply."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndOfMessage(Command):
+    """The end of the body (the client sent CRLF . CRLF).
+
+    ``size`` counts the body octets after dot-unstuffing. When the body broke a
+    rule, a flag says which and ``reply`` is the suggested rejection; the
+    connection then refuses a 2xx answer, because part of the body was not
+    delivered. The transaction ends whatever the answer.
+    """
+
+    size: int
+    oversized: bool = False
+    bad_line_endings: bool = False
+    long_lines: bool = False
+    reply: Reply | None = None
+
+    @property
+    def acceptable(self) -> bool:
+        """True when the body broke no rule and may be accepted."""
+        return self.reply is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reset(Command):
+    """RSET: answer 250; the transaction is cleared (RFC 5321 4.1.1.5)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Noop(Command):
+    """NOOP, with its optional (ignored) argument: answer 250."""
+
+    argument: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quit(Command):
+    """QUIT: answer 221, then close."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verify(Command):
+    """VRFY: 250/251/252, or 550/551/553 (RFC 5321 3.5, 7.3)."""
+
+    argument: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expand(Command):
+    """EXPN (only when enabled): 250/252, or 550 and friends."""
+
+    argument: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Help(Command):
+    """HELP (only when enabled): 211 or 214."""
+
+    argument: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownCommand(Command):
+    """A verb the connection does not know. ``reply`` is the suggested 500."""
+
+    verb: str
+    argument: str
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandRejected(Command):
+    """A command the connection refused by itself (syntax, sequence, limits).
+
+    Answer with ``reply`` or another 4xx/5xx; the state does not change.
+    ``command`` is the upper-cased verb (empty when the line had none).
+    """
+
+    command: str
+    reason: str
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed(Event):
+    """The session is over: the client closed, or a closing reply was sent.
+
+    ``mid_transaction`` says a mail transaction was open (its body, if any was
+    streamed, is incomplete and must be dropped); ``mid_body`` says the close came
+    inside the message body.
+    """
+
+    mid_transaction: bool = False
+    mid_body: bool = False

@@ -1,0 +1,84 @@
+"""Service extensions: what EHLO advertises, and the MAIL/RCPT parameters each
+one allows (RFC 5321 4.1.1.1, 2.2.1; RFC 1870, 2034, 2920, 6152, 6531)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ._commands import reject
+from ._events import CommandRejected
+
+__all__ = ["Extensions"]
+
+_DIGITS_MAX = 20  # RFC 1870 4: size-value ::= 1*20DIGIT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extensions:
+    """Which SMTP extensions the connection offers after EHLO.
+
+    ``size``: None to leave SIZE out; 0 to advertise SIZE with no fixed limit;
+    a positive number of octets to advertise and enforce it (RFC 1870).
+    ``smtputf8`` needs ``eightbitmime`` (RFC 6531 3.1). ``help`` and ``expn``
+    enable those optional commands; when off they are answered 502.
+    """
+
+    pipelining: bool = True
+    size: int | None = None
+    eightbitmime: bool = True
+    smtputf8: bool = False
+    enhanced_status_codes: bool = True
+    help: bool = False
+    expn: bool = False
+
+    def __post_init__(self) -> None:
+        if self.size is not None and (type(self.size) is not int or self.size < 0):
+            raise ValueError(f"size must be None or an int >= 0, not {self.size!r}")
+        if self.smtputf8 and not self.eightbitmime:
+            raise ValueError("SMTPUTF8 requires 8BITMIME (RFC 6531 3.1)")
+
+    def ehlo_keywords(self) -> list[str]:
+        """The EHLO reply lines after the greeting line, in a stable order."""
+        keywords = []
+        if self.pipelining:
+            keywords.append("PIPELINING")
+        if self.size is not None:
+            keywords.append(f"SIZE {self.size}" if self.size else "SIZE")
+        if self.eightbitmime:
+            keywords.append("8BITMIME")
+        if self.smtputf8:
+            keywords.append("SMTPUTF8")
+        if self.enhanced_status_codes:
+            keywords.append("ENHANCEDSTATUSCODES")
+        if self.help:
+            keywords.append("HELP")
+        return keywords
+
+    def check_mail_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
+        """Refuse a MAIL parameter that no enabled extension defines (555,
+        RFC 5321 4.1.1.11) or whose value is wrong (501), and a declared SIZE
+        over the limit (552, RFC 1870 6.1)."""
+        for keyword, value in params.items():
+            if keyword == "SIZE" and self.size is not None:
+                if value is None or not value.isdigit() or len(value) > _DIGITS_MAX:
+                    return reject("MAIL", 501, "5.5.4", "SIZE needs a number of octets")
+                if self.size and int(value) > self.size:
+                    return reject(
+                        "MAIL", 552, "5.3.4", "Message size exceeds fixed maximum message size"
+                    )
+            elif keyword == "BODY" and self.eightbitmime:
+                if value is None or value.upper() not in ("7BIT", "8BITMIME"):
+                    return reject("MAIL", 501, "5.5.4", "BODY must be 7BIT or 8BITMIME")
+            elif keyword == "SMTPUTF8" and self.smtputf8:
+                if value is not None:
+                    return reject("MAIL", 501, "5.5.4", "SMTPUTF8 takes no value")
+            else:
+                return reject("MAIL", 555, "5.5.4", f"Unsupported parameter {keyword}")
+        return None
+
+    def check_rcpt_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
+        """No enabled extension defines RCPT parameters yet: each one gets 555."""
+        for keyword in params:
+            return reject("RCPT", 555, "5.5.4", f"Unsupported parameter {keyword}")
+        return None

@@ -1,0 +1,142 @@
+"""The state machine, as data.
+
+``TRANSITIONS[(state, command type, outcome)]`` gives the next state. A command
+whose ``(state, type, ACCEPT)`` key is missing is out of sequence in that state:
+the connection refuses it with 503 (RFC 5321 4.1.4) without asking the
+application. A rejection (4xx/5xx) keeps the state unless the table says
+otherwise, and a 421 from any state closes (RFC 5321 3.8).
+
+``ACCEPT_CODES`` lists, per command type, the codes that accept it (RFC 5321
+4.3.2); ``MUST_ACCEPT`` the commands that cannot be refused (RSET, NOOP, QUIT).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ._events import (
+    Command,
+    CommandRejected,
+    DataStart,
+    EndOfMessage,
+    Expand,
+    Hello,
+    Help,
+    MailFrom,
+    Noop,
+    Quit,
+    RcptTo,
+    Reset,
+    UnknownCommand,
+    Verify,
+)
+
+__all__ = ["ACCEPT_CODES", "MUST_ACCEPT", "TRANSITIONS", "Greeting", "Outcome", "State"]
+
+
+class State(enum.Enum):
+    """Where the session is. See docs/state-diagram.md for the picture."""
+
+    CONNECTED = "CONNECTED"  # the greeting is owed
+    REFUSED = "REFUSED"  # greeted with 554: only QUIT works (RFC 5321 3.1)
+    AWAIT_HELLO = "AWAIT_HELLO"  # greeted, no HELO/EHLO yet
+    READY = "READY"  # HELO/EHLO accepted, no transaction
+    IN_MAIL = "IN_MAIL"  # MAIL accepted, no recipient yet
+    HAS_RCPT = "HAS_RCPT"  # at least one recipient accepted
+    IN_DATA = "IN_DATA"  # 354 sent: the message body is arriving
+    CLOSED = "CLOSED"  # the session is over (221, 421, or the client closed)
+    ERROR = "ERROR"  # a protocol error ended the connection
+
+
+class Outcome(enum.Enum):
+    ACCEPT = "ACCEPT"  # a 2xx or 3xx reply
+    REJECT = "REJECT"  # a 4xx or 5xx reply other than 421
+
+
+class Greeting(Command):
+    """Stands for the connection's opening in the table: the greeting is its reply."""
+
+    __slots__ = ()
+
+
+A, R = Outcome.ACCEPT, Outcome.REJECT
+S = State
+
+# Commands that work in every greeted state outside the body, and keep the state.
+_ANYWHERE = (Noop, Verify, Expand, Help)
+# States in which a session has said hello or may say it.
+_SESSION = (S.AWAIT_HELLO, S.READY, S.IN_MAIL, S.HAS_RCPT)
+
+TRANSITIONS: dict[tuple[State, type[Command], Outcome], State] = {
+    # Connection opening (RFC 5321 3.1): 220 greets, 554 refuses all but QUIT.
+    (S.CONNECTED, Greeting, A): S.AWAIT_HELLO,
+    (S.CONNECTED, Greeting, R): S.REFUSED,
+    (S.REFUSED, Quit, A): S.CLOSED,
+    # Mail transaction (RFC 5321 3.3).
+    (S.READY, MailFrom, A): S.IN_MAIL,
+    (S.IN_MAIL, RcptTo, A): S.HAS_RCPT,
+    (S.HAS_RCPT, RcptTo, A): S.HAS_RCPT,
+    (S.HAS_RCPT, DataStart, A): S.IN_DATA,
+    # The transaction ends with the body's reply, whatever it is (RFC 5321 4.1.1.4).
+    (S.IN_DATA, EndOfMessage, A): S.READY,
+    (S.IN_DATA, EndOfMessage, R): S.READY,
+}
+for _state in _SESSION:
+    # HELO/EHLO clears the transaction (RFC 5321 4.1.4); RSET does too, but
+    # does not stand in for HELO (4.1.1.5).
+    TRANSITIONS[(_state, Hello, A)] = S.READY
+    TRANSITIONS[(_state, Reset, A)] = S.AWAIT_HELLO if _state is S.AWAIT_HELLO else S.READY
+    TRANSITIONS[(_state, Quit, A)] = S.CLOSED
+    for _command in _ANYWHERE:
+        TRANSITIONS[(_state, _command, A)] = _state
+del _state, _command
+
+# RFC 5321 4.3.2: the replies that accept each command.
+ACCEPT_CODES: dict[type[Command], frozenset[int]] = {
+    Greeting: frozenset({220}),
+    Hello: frozenset({250}),
+    MailFrom: frozenset({250}),
+    RcptTo: frozenset({250, 251}),
+    DataStart: frozenset({354}),
+    EndOfMessage: frozenset({250}),
+    Reset: frozenset({250}),
+    Noop: frozenset({250}),
+    Quit: frozenset({221}),
+    Verify: frozenset({250, 251, 252}),
+    Expand: frozenset({250, 252}),
+    Help: frozenset({211, 214}),
+    UnknownCommand: frozenset(),
+    CommandRejected: frozenset(),
+}
+
+# RFC 5321 4.1.1.5, 4.1.1.9, 4.1.1.10: RSET, NOOP and QUIT always succeed (a 421
+# shutdown aside).
+MUST_ACCEPT: frozenset[type[Command]] = frozenset({Reset, Noop, Quit})
+
+# RFC 5321 3.1: the greeting is 220, or 554 to refuse (421 closes at once).
+GREETING_REJECT_CODES = frozenset({554})
+
+
+def next_state(state: State, command: type[Command], outcome: Outcome) -> State:
+    """The state after ``command`` got a reply with ``outcome`` in ``state``."""
+    if outcome is Outcome.REJECT:
+        return TRANSITIONS.get((state, command, Outcome.REJECT), state)
+    return TRANSITIONS[(state, command, Outcome.ACCEPT)]
+
+
+def allowed(state: State, command: type[Command]) -> bool:
+    """Whether ``command`` is in sequence in ``state``."""
+    return (state, command, Outcome.ACCEPT) in TRANSITIONS
+
+
+def sequence_error(state: State, command: type[Command]) -> str:
+    """The text of the 503 for ``command`` out of sequence in ``state``."""
+    if state is State.AWAIT_HELLO:
+        return "Send HELO or EHLO first"
+    if command is MailFrom:
+        return "Nested MAIL command"
+    if command is RcptTo:
+        return "Need MAIL before RCPT"
+    if state is State.IN_MAIL:
+        return "Need RCPT before DATA"
+    return "Need MAIL before DATA"
