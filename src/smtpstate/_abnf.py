@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ESMTP_KEYWORD", "ESMTP_VALUE", "PATH", "DOMAIN", "LDH_STR"]
+__all__ = ["DOMAIN", "ESMTP_KEYWORD", "ESMTP_VALUE", "LDH_STR", "PATH"]
 
 # RFC 6531 3.3: UTF8-non-ascii = UTF8-2 / UTF8-3 / UTF8-4
 _NON_ASCII = "\u0080-\U0010ffff"

@@ -4,6 +4,7 @@ state table and the reply writer, joined into one object with no I/O."""
 from __future__ import annotations
 
 import enum
+from typing import NoReturn
 
 from . import _state
 from ._commands import KNOWN_VERBS, parse_arguments, reject, split_line
@@ -33,7 +34,7 @@ from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
 from ._state import Greeting, Outcome, State
 
-__all__ = ["NEED_DATA", "PAUSED", "ServerConnection", "Sentinel"]
+__all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
 
 
 class Sentinel(enum.Enum):
@@ -92,7 +93,9 @@ class ServerConnection:
         if max_recipients < 100:
             raise ValueError("max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
         if bad_line_endings not in ("reject", "close", "pass"):
-            raise ValueError(f"bad_line_endings must be reject, close or pass: {bad_line_endings!r}")
+            raise ValueError(
+                f"bad_line_endings must be reject, close or pass: {bad_line_endings!r}"
+            )
         if long_lines not in ("reject", "pass"):
             raise ValueError(f"long_lines must be reject or pass: {long_lines!r}")
         self.hostname = hostname
@@ -296,7 +299,7 @@ class ServerConnection:
         self._final_reply_sent = True
         return reply.to_bytes(self.extensions.enhanced_status_codes)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         self._state = State.ERROR
         raise LocalProtocolError(message)
 
@@ -316,7 +319,6 @@ class ServerConnection:
                 self._fail(f"the greeting must be 220, 554 or 421, not {code}")
             return Outcome.REJECT
         self._fail(f"{code} is not a valid reply to {name}")
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _apply(self, command: Command, outcome: Outcome | None) -> None:
         """Move along the table and keep the session's bookkeeping."""

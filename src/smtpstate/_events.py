@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Mailbox:
     """A parsed path (RFC 5321 4.1.2): ``local_part@domain``.

@@ -42,7 +42,9 @@ class Reply:
 
     def __post_init__(self) -> None:
         if type(self.code) is not int or not 200 <= self.code <= 599:
-            raise LocalProtocolError(f"reply code must be an int from 200 to 599, not {self.code!r}")
+            raise LocalProtocolError(
+                f"reply code must be an int from 200 to 599, not {self.code!r}"
+            )
         lines = (self.text,) if isinstance(self.text, str) else tuple(self.text)
         if not lines:
             lines = ("",)
