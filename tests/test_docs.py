@@ -1,0 +1,97 @@
+"""The docs cannot go stale: the state diagram matches the transition table, and
+the README's example server really receives mail from a real client."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import smtplib
+import socket
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+def _load_state_diagram() -> ModuleType:
+    path = ROOT / "docs" / "state_diagram.py"
+    spec = importlib.util.spec_from_file_location("state_diagram", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_state_diagram_is_current() -> None:
+    """docs/state-diagram.md is exactly what docs/state_diagram.py generates from
+    TRANSITIONS; after changing the table, run ``python docs/state_diagram.py``."""
+    module = _load_state_diagram()
+    committed = (ROOT / "docs" / "state-diagram.md").read_text(encoding="utf-8")
+    assert committed == module.render()
+
+
+def test_state_diagram_covers_every_transition() -> None:
+    """Each row of TRANSITIONS appears in the generated table."""
+    from smtpstate._state import TRANSITIONS
+
+    text = _load_state_diagram().render()
+    table_rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(table_rows) == len(TRANSITIONS)
+
+
+def _readme_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) == 1, "the README should hold exactly one python example"
+    return str(blocks[0])
+
+
+def test_readme_states_install_and_test_commands() -> None:
+    """The README gives the two commands .ci/run relies on, exactly."""
+    text = README.read_text(encoding="utf-8")
+    assert 'pip install -e ".[test]"' in text
+    assert "\npython -m pytest\n" in text
+
+
+def test_readme_example_receives_mail_from_smtplib() -> None:
+    """The README's server, run on loopback, takes a message with two recipients
+    from the stdlib client; the body arrives dot-unstuffed and byte-exact, and a
+    second connection works too."""
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(_readme_example(), str(README), "exec"), namespace)
+    serve = namespace["serve"]
+
+    mailbox: list[bytes] = []
+    errors: list[BaseException] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+        port = server.getsockname()[1]
+
+        def run() -> None:
+            try:
+                for _ in range(2):
+                    client, _address = server.accept()
+                    client.settimeout(10)
+                    with client:
+                        serve(client, mailbox)
+            except BaseException as error:  # reported by the main thread
+                errors.append(error)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        body = b"Subject: hi\r\n\r\n.leading dot\r\n..two dots\r\nlast line\r\n"
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            refused = client.sendmail("a@example.org", ["b@example.org", "c@example.org"], body)
+            assert refused == {}
+            assert client.verify("b")[0] == 252
+            assert client.docmd("FROB")[0] == 500
+            assert client.docmd("RCPT TO:<x@example.org>")[0] == 503
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("<>", ["d@example.org"], b"second\r\n")
+        thread.join(10)
+
+    assert not errors, errors
+    assert not thread.is_alive()
+    assert mailbox == [body, b"second\r\n"]
