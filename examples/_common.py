@@ -1,0 +1,398 @@
+"""What the three example servers share: the command line, the policy that
+answers the engine's events, and Maildir delivery.
+
+Nothing here does network I/O. An adapter (``socket_server.py``,
+``asyncio_server.py``, ``trio_server.py``) owns the socket, the clock and the
+loop; it hands every event to ``Session.handle`` and writes the bytes it gets
+back. See docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import email.utils
+import ipaddress
+import itertools
+import os
+import socket
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from mailbox import Maildir
+from typing import Any, BinaryIO
+
+from smtpstate import (
+    CommandRejected,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Expand,
+    Extensions,
+    Hello,
+    Help,
+    MailFrom,
+    MessageData,
+    Noop,
+    Quit,
+    RcptTo,
+    RemoteProtocolError,
+    Reply,
+    Reset,
+    Sentinel,
+    ServerConnection,
+    State,
+    UnknownCommand,
+    Verify,
+)
+
+__all__ = [
+    "READ_SIZE",
+    "WRITE_THRESHOLD",
+    "Config",
+    "Session",
+    "announce",
+    "log_error",
+    "parse_args",
+]
+
+READ_SIZE = 64 * 1024  # bytes asked for per read
+# Replies to pipelined commands are batched (RFC 2920 3.2) and written before the
+# next read; a client that pipelines without reading forces a write at this size,
+# so the reply buffer stays bounded and the write blocks (back-pressure).
+WRITE_THRESHOLD = 16 * 1024
+
+# RFC 5321 4.5.3.2.7: a server SHOULD wait at least 5 minutes for the next command.
+DEFAULT_IDLE_TIMEOUT = 300.0
+# RFC 5321 4.5.3.2.5: 3 minutes for each data block.
+DEFAULT_DATA_TIMEOUT = 180.0
+DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+# RFC 5321 4.5.3.1.8: a server MUST accept at least 100 recipients.
+MIN_RECIPIENTS = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8025
+    maildir: str = "./maildir"
+    hostname: str = field(default_factory=socket.gethostname)
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_recipients: int = MIN_RECIPIENTS
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    data_timeout: float = DEFAULT_DATA_TIMEOUT
+    discard: bool = False
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
+    """The command line every example server takes."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8025, help="port; 0 picks a free one (8025)")
+    p.add_argument("--maildir", default="./maildir", help="Maildir to deliver to (./maildir)")
+    p.add_argument("--hostname", default=None, help="name in the greeting and Received:")
+    p.add_argument(
+        "--max-message-size",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_SIZE,
+        metavar="BYTES",
+        help="SIZE limit in octets, 0 for none (%(default)s)",
+    )
+    p.add_argument(
+        "--max-recipients",
+        type=int,
+        default=MIN_RECIPIENTS,
+        metavar="N",
+        help="recipients per message, at least 100 (RFC 5321 4.5.3.1.8)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help="wait for a command (RFC 5321 4.5.3.2.7: %(default)s)",
+    )
+    p.add_argument(
+        "--data-timeout",
+        type=float,
+        default=DEFAULT_DATA_TIMEOUT,
+        metavar="SECONDS",
+        help="wait for the next block of a message body (RFC 5321 4.5.3.2.5: %(default)s)",
+    )
+    p.add_argument("--discard", action="store_true", help="accept mail and drop it")
+    args = p.parse_args(argv)
+    if args.max_recipients < MIN_RECIPIENTS:
+        p.error("--max-recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
+    if args.max_message_size < 0:
+        p.error("--max-message-size must be 0 (no limit) or more")
+    if args.idle_timeout <= 0 or args.data_timeout <= 0:
+        p.error("timeouts must be positive")
+    return Config(
+        host=args.host,
+        port=args.port,
+        maildir=args.maildir,
+        hostname=args.hostname or socket.gethostname(),
+        max_message_size=args.max_message_size,
+        max_recipients=args.max_recipients,
+        idle_timeout=args.idle_timeout,
+        data_timeout=args.data_timeout,
+        discard=args.discard,
+    )
+
+
+def announce(config: Config, address: tuple[Any, ...]) -> None:
+    """Print ``listening on HOST:PORT`` first (tests and scripts wait for it),
+    then say where mail goes. Also creates the Maildir."""
+    host, port = address[0], address[1]
+    shown = f"[{host}]" if ":" in host else host
+    if not config.discard:
+        make_maildir(config.maildir)
+    print(f"listening on {shown}:{port}", flush=True)
+    where = "discarding all mail" if config.discard else f"delivering to Maildir {config.maildir}"
+    print(f"SMTP sink {config.hostname}: {where}; Ctrl-C stops", flush=True)
+
+
+def log_error(peer: object) -> None:
+    """Report an unexpected error in one session; the server keeps running."""
+    print(f"error in session with {peer}:", file=sys.stderr)
+    traceback.print_exc(file=sys.stderr)
+
+
+# -- Maildir delivery -------------------------------------------------------------
+
+
+def make_maildir(path: str) -> None:
+    """Create the Maildir layout (tmp/, new/, cur/) if missing or empty."""
+    Maildir(path, create=True)
+    # mailbox.Maildir leaves an existing but empty folder as it is.
+    for sub in ("tmp", "new", "cur"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+
+
+_counter = itertools.count(1)
+_host_part = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+
+
+class Spool:
+    """One message on its way into a Maildir: written to ``tmp/`` as it arrives,
+    renamed into ``new/`` only once accepted, so readers never see half of it."""
+
+    def __init__(self, maildir: str, head: bytes) -> None:
+        now = time.time()
+        seconds, micro = int(now), int(now % 1 * 1_000_000)
+        name = f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}.{_host_part}"
+        self._tmp = os.path.join(maildir, "tmp", name)
+        self._new = os.path.join(maildir, "new", name)
+        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file: BinaryIO | None = os.fdopen(fd, "wb")
+        self._file.write(head)
+
+    def write(self, data: bytes) -> None:
+        if self._file is not None:
+            self._file.write(data)
+
+    def commit(self) -> None:
+        """Close the file and move it into ``new/`` (an atomic rename)."""
+        assert self._file is not None
+        file, self._file = self._file, None
+        try:
+            file.close()
+            os.rename(self._tmp, self._new)
+        except BaseException:
+            self._remove()
+            raise
+
+    def discard(self) -> None:
+        """Drop a message that was rejected, too big or cut off."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            try:
+                file.close()
+            finally:
+                self._remove()
+
+    def _remove(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+class NullSpool(Spool):
+    """``--discard``: take the message and forget it."""
+
+    def __init__(self) -> None:
+        self._file = None
+
+    def commit(self) -> None:
+        pass
+
+
+# -- the policy: one reply for every command ----------------------------------------
+
+
+def _tcp_info(peer: tuple[Any, ...] | None) -> str:
+    """The TCP-info of a Received: header (RFC 5321 4.4): the address literal."""
+    if not peer:
+        return "unknown"
+    ip = ipaddress.ip_address(peer[0])
+    return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
+
+
+class Session:
+    """One client session: the engine (``self.conn``) plus the decisions of this
+    example server. The adapter feeds ``conn`` bytes, reads events from it and
+    writes what ``handle`` returns."""
+
+    def __init__(self, config: Config, peer: tuple[Any, ...] | None) -> None:
+        self.config = config
+        self.peer = peer
+        self.conn = ServerConnection(
+            config.hostname,
+            Extensions(size=config.max_message_size, smtputf8=True),
+            max_recipients=config.max_recipients,
+        )
+        self._helo = ""
+        self._extended = False
+        self._sender: MailFrom | None = None
+        self._recipients: list[str] = []
+        self._spool: Spool | None = None
+        self._queue_id = ""
+
+    @property
+    def timeout(self) -> float:
+        """How long the next read may take (RFC 5321 4.5.3.2)."""
+        if self.conn.state is State.IN_DATA:
+            return self.config.data_timeout
+        return self.config.idle_timeout
+
+    def greeting(self) -> bytes:
+        return self.conn.send(Reply(220, f"{self.config.hostname} ESMTP smtpstate example"))
+
+    def handle(self, event: Event | Sentinel) -> bytes:
+        """Act on one event; return the bytes to write (empty for body data)."""
+        if isinstance(event, MessageData):
+            if self._spool is not None:
+                self._spool.write(event.data)
+            return b""
+        if not isinstance(event, Event) or isinstance(event, ConnectionClosed):
+            raise RuntimeError(f"the adapter handles {event!r} itself")
+        return self.conn.send(self._decide(event))
+
+    def protocol_error(self, exc: RemoteProtocolError) -> bytes:
+        """The client broke the protocol beyond repair: its last reply, then close."""
+        self._drop_spool()
+        return self.conn.send(exc.reply)
+
+    def timed_out(self) -> bytes:
+        """RFC 5321 4.5.3.2: on a timeout the server answers 421 and closes."""
+        return self._unsolicited(Reply(421, f"{self.config.hostname} Timeout, closing", "4.4.2"))
+
+    def shutting_down(self) -> bytes:
+        """RFC 5321 3.8: 421 when the server shuts down."""
+        return self._unsolicited(
+            Reply(421, f"{self.config.hostname} Service shutting down", "4.3.2")
+        )
+
+    def close(self) -> None:
+        """The connection is over: anything unfinished is dropped, never delivered."""
+        self._drop_spool()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _unsolicited(self, reply: Reply) -> bytes:
+        self._drop_spool()
+        if self.conn.awaiting_reply is not None:
+            return self.conn.send(reply)
+        # The engine refuses a reply when no command is owed one (it raises
+        # LocalProtocolError), but RFC 5321 3.8 lets a server send 421 at any time,
+        # so the bytes are made here.
+        return reply.to_bytes(self.conn.extensions.enhanced_status_codes)
+
+    def _drop_spool(self) -> None:
+        if self._spool is not None:
+            spool, self._spool = self._spool, None
+            spool.discard()
+
+    def _new_transaction(self) -> None:
+        self._drop_spool()
+        self._sender = None
+        self._recipients = []
+
+    def _decide(self, event: Event) -> Reply:
+        host = self.config.hostname
+        if isinstance(event, (CommandRejected, UnknownCommand)):
+            return event.reply
+        if isinstance(event, Hello):
+            self._new_transaction()
+            self._helo, self._extended = event.domain, event.extended
+            return Reply(250, f"{host} greets {event.domain}")
+        if isinstance(event, MailFrom):
+            self._new_transaction()
+            self._sender = event
+            return Reply(250, "Sender OK", "2.1.0")
+        if isinstance(event, RcptTo):
+            self._recipients.append(event.forward_path.address)
+            return Reply(250, "Recipient OK", "2.1.5")
+        if isinstance(event, DataStart):
+            queue_id = uuid.uuid4().hex[:16].upper()
+            self._queue_id = queue_id
+            if self.config.discard:
+                self._spool = NullSpool()
+            else:
+                try:
+                    self._spool = Spool(self.config.maildir, self._trace_headers(queue_id))
+                except OSError:
+                    return Reply(451, "Local error in processing", "4.3.0")
+            return Reply(354, "End data with <CR><LF>.<CR><LF>")
+        if isinstance(event, EndOfMessage):
+            return self._end_of_message(event)
+        if isinstance(event, Reset):
+            self._new_transaction()
+            return Reply(250, "OK", "2.0.0")
+        if isinstance(event, Noop):
+            return Reply(250, "OK", "2.0.0")
+        if isinstance(event, Quit):
+            return Reply(221, f"{host} closing connection", "2.0.0")
+        if isinstance(event, Verify):
+            return Reply(252, "Cannot VRFY user, but will accept message", "2.5.0")
+        if isinstance(event, Expand):
+            return Reply(252, "Cannot EXPN", "2.5.0")
+        if isinstance(event, Help):
+            return Reply(214, "See RFC 5321", "2.0.0")
+        return Reply(502, "Command not implemented", "5.5.1")
+
+    def _end_of_message(self, event: EndOfMessage) -> Reply:
+        spool, self._spool = self._spool, None
+        self._sender, self._recipients = None, []
+        if event.reply is not None:  # too big, bad line endings...: nothing delivered
+            if spool is not None:
+                spool.discard()
+            return event.reply
+        if spool is None:
+            return Reply(451, "Local error in processing", "4.3.0")
+        try:
+            spool.commit()
+        except OSError:
+            return Reply(451, "Local error in processing", "4.3.0")
+        return Reply(250, f"OK queued as {self._queue_id}", "2.0.0")
+
+    def _trace_headers(self, queue_id: str) -> bytes:
+        """``Return-Path:`` and ``Received:`` (RFC 5321 4.4), CRLF-terminated."""
+        assert self._sender is not None
+        path = self._sender.reverse_path
+        sender = path.address if path is not None else ""
+        protocol = "ESMTP" if self._extended else "SMTP"
+        if self._sender.smtputf8:
+            protocol = "UTF8SMTP"  # RFC 6531 3.7.3 (SMTPUTF8 needs EHLO)
+        # "for" only names a single recipient, so a copy does not list the others.
+        for_clause = f"\r\n\tfor <{self._recipients[0]}>" if len(self._recipients) == 1 else ""
+        date = email.utils.formatdate(localtime=True)
+        received = (
+            f"Received: from {self._helo} ({_tcp_info(self.peer)})\r\n"
+            f"\tby {self.config.hostname} with {protocol} id {queue_id}"
+            f"{for_clause};\r\n\t{date}\r\n"
+        )
+        return f"Return-Path: <{sender}>\r\n{received}".encode()

@@ -1,0 +1,93 @@
+"""An SMTP sink on asyncio streams.
+
+    python examples/asyncio_server.py [--port 8025] [--maildir ./maildir] [--help]
+
+The shared policy and Maildir delivery are in _common.py; this file is only the
+I/O loop around smtpstate.ServerConnection (see docs/adapters.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+
+from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
+
+
+async def serve_client(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, config: Config
+) -> None:
+    session = Session(config, writer.get_extra_info("peername"))
+    conn = session.conn
+    out = bytearray(session.greeting())  # the greeting is owed first
+    try:
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                out += session.protocol_error(exc)
+                break
+            if event is NEED_DATA:
+                if out:  # write the batched replies before waiting (RFC 2920 3.2)
+                    writer.write(out)
+                    out.clear()
+                    await asyncio.wait_for(writer.drain(), session.timeout)
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), session.timeout)
+                except asyncio.TimeoutError:
+                    out += session.timed_out()
+                    break
+                conn.receive_data(data)  # b"" at EOF
+            elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
+                break
+            else:
+                out += session.handle(event)
+                if len(out) >= WRITE_THRESHOLD:  # a client that does not read
+                    writer.write(out)
+                    out.clear()
+                    await asyncio.wait_for(writer.drain(), session.timeout)
+        if out:
+            writer.write(out)
+            await asyncio.wait_for(writer.drain(), session.timeout)
+    except asyncio.CancelledError:  # the server is stopping
+        writer.write(session.shutting_down())
+        raise
+    except (OSError, asyncio.TimeoutError):
+        pass  # the client went away or stopped reading
+    except Exception:
+        log_error(writer.get_extra_info("peername"))
+    finally:
+        session.close()  # an unfinished message is deleted from tmp/
+        writer.close()
+
+
+async def main(config: Config) -> None:
+    sessions: set[asyncio.Task[None]] = set()
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        sessions.add(task)
+        try:
+            await serve_client(reader, writer, config)
+        finally:
+            sessions.discard(task)
+
+    server = await asyncio.start_server(on_connect, config.host, config.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    announce(config, server.sockets[0].getsockname())
+    async with server:
+        await stop.wait()
+        server.close()
+        for task in list(sessions):  # each session drops its unfinished message
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args("SMTP sink on asyncio streams")))

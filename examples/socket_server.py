@@ -1,0 +1,104 @@
+"""An SMTP sink on standard-library sockets, one thread per connection.
+
+    python examples/socket_server.py [--port 8025] [--maildir ./maildir] [--help]
+
+The shared policy and Maildir delivery are in _common.py; this file is only the
+I/O loop around smtpstate.ServerConnection (see docs/adapters.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+
+from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
+
+_live: set[socket.socket] = set()  # open client sockets, shut down on exit
+_live_lock = threading.Lock()
+
+
+def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> None:
+    session = Session(config, peer)
+    conn = session.conn
+    out = bytearray(session.greeting())  # the greeting is owed first
+    try:
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                out += session.protocol_error(exc)
+                break
+            if event is NEED_DATA:
+                sock.settimeout(session.timeout)  # covers the write and the read
+                if out:  # write the batched replies before waiting (RFC 2920 3.2)
+                    sock.sendall(out)
+                    out.clear()
+                try:
+                    data = sock.recv(READ_SIZE)
+                except TimeoutError:
+                    out += session.timed_out()
+                    break
+                conn.receive_data(data)  # b"" at EOF
+            elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
+                break
+            else:
+                out += session.handle(event)
+                if len(out) >= WRITE_THRESHOLD:  # a client that does not read
+                    sock.sendall(out)
+                    out.clear()
+        if out:
+            sock.sendall(out)
+    except OSError:
+        pass  # the client went away or stopped reading
+    except Exception:
+        log_error(peer)
+    finally:
+        session.close()  # an unfinished message is deleted from tmp/
+        with _live_lock:
+            _live.discard(sock)
+        sock.close()
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    config = parse_args("SMTP sink on plain sockets, a thread per connection")
+    server = socket.create_server((config.host, config.port))
+    signal.signal(signal.SIGTERM, _stop)
+    announce(config, server.getsockname())
+    threads: list[threading.Thread] = []
+    try:
+        while True:
+            sock, peer = server.accept()
+            with _live_lock:
+                _live.add(sock)
+            thread = threading.Thread(target=serve_client, args=(sock, peer, config), daemon=True)
+            thread.start()
+            threads = [t for t in threads if t.is_alive()]
+            threads.append(thread)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        with _live_lock:  # wake every reader with EOF: unfinished mail is dropped
+            for sock in _live:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + 5
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""An SMTP sink on trio.
+
+    python examples/trio_server.py [--port 8025] [--maildir ./maildir] [--help]
+
+The shared policy and Maildir delivery are in _common.py; this file is only the
+I/O loop around smtpstate.ServerConnection (see docs/adapters.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from functools import partial
+
+import trio
+from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+
+from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
+
+
+async def serve_client(stream: trio.SocketStream, config: Config) -> None:
+    session = Session(config, stream.socket.getpeername())
+    conn = session.conn
+    out = bytearray(session.greeting())  # the greeting is owed first
+
+    async def flush() -> None:
+        with trio.fail_after(session.timeout):  # a client that never reads
+            await stream.send_all(out)
+        out.clear()
+
+    try:
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as exc:
+                out += session.protocol_error(exc)
+                break
+            if event is NEED_DATA:
+                if out:  # write the batched replies before waiting (RFC 2920 3.2)
+                    await flush()
+                with trio.move_on_after(session.timeout) as idle:
+                    data = await stream.receive_some(READ_SIZE)
+                if idle.cancelled_caught:
+                    out += session.timed_out()
+                    break
+                conn.receive_data(data)  # b"" at EOF
+            elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
+                break
+            else:
+                out += session.handle(event)
+                if len(out) >= WRITE_THRESHOLD:  # a client that pipelines without reading
+                    await flush()
+        if out:
+            await flush()
+    except trio.Cancelled:  # the server is stopping
+        with trio.move_on_after(1) as scope:
+            scope.shield = True
+            with contextlib.suppress(
+                trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError
+            ):
+                await stream.send_all(session.shutting_down())
+        raise
+    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, OSError):
+        pass  # the client went away or stopped reading
+    except Exception:
+        log_error(stream.socket.getpeername())
+    finally:
+        session.close()  # an unfinished message is deleted from tmp/
+        await trio.aclose_forcefully(stream)
+
+
+async def main(config: Config) -> None:
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            handler = partial(serve_client, config=config)
+            listeners = await nursery.start(
+                partial(trio.serve_tcp, handler, config.port, host=config.host)
+            )
+            announce(config, listeners[0].socket.getsockname())
+            async for _ in signals:
+                break
+        nursery.cancel_scope.cancel()  # each session drops its unfinished message
+
+
+if __name__ == "__main__":
+    trio.run(main, parse_args("SMTP sink on trio"))
