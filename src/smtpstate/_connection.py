@@ -173,10 +173,13 @@ class ServerConnection:
             raise
 
     def _next_command_event(self) -> Event | Sentinel:
-        line = self._buffer.extract_line(self.max_command_line)
+        allowance = self.extensions.mail_line_allowance()
+        line = self._buffer.extract_line(self.max_command_line + allowance)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
-        if line is LINE_TOO_LONG:
+        if line is LINE_TOO_LONG or (
+            len(line) + 2 > self.max_command_line and line[:5].upper() != b"MAIL "
+        ):
             # RFC 5321 4.5.3.1.4 and 4.5.3.1.10: 500 for a line too long.
             event: Command = reject("", 500, "5.5.2", "Line too long")
         else:
@@ -324,15 +327,15 @@ class ServerConnection:
         """Move along the table and keep the session's bookkeeping."""
         previous = self._state
         if outcome is None:  # 421: the server closes (RFC 5321 3.8)
-            self._closed_event = ConnectionClosed(
-                mid_transaction=previous in _TRANSACTION_STATES, mid_body=previous is State.IN_DATA
-            )
             self._state = State.CLOSED
             self._data_reader = None
-            return
-        self._state = _state.next_state(previous, type(command), outcome)
+        else:
+            self._state = _state.next_state(previous, type(command), outcome)
         if self._state is State.CLOSED:
-            self._closed_event = ConnectionClosed()
+            # QUIT or 421 inside a transaction abandons it. Only a client close
+            # can come mid-body: a reply there answers the complete body.
+            self._closed_event = ConnectionClosed(mid_transaction=previous in _TRANSACTION_STATES)
+            return
         if isinstance(command, Hello) and outcome is Outcome.ACCEPT:
             self._extended = command.extended
         elif isinstance(command, MailFrom) and outcome is Outcome.ACCEPT:

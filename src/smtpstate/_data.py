@@ -86,6 +86,7 @@ class DataReader:
         data = buffer.data
         if self._at_line_start and data.startswith(_LINE_START_END):
             del data[:3]
+            self._ended = True
             return END
         end = data.find(_TERMINATOR)
         if end >= 0:
@@ -123,11 +124,17 @@ class DataReader:
 
     def _decode(self, segment: bytes) -> bytes:
         """Check and unstuff one segment of wire bytes. ``read`` never cuts a
-        segment inside a possible terminator or between CR and LF."""
-        leading_dot = self._at_line_start and segment.startswith(b".")
-        stuffed = segment.count(b"\r\n.") + leading_dot
+        segment inside a possible terminator or between CR and LF.
+
+        The checks run on the unstuffed bytes: the size is the message's
+        (RFC 1870), and a text line's length does not count the dot
+        duplicated for transparency (RFC 5321 4.5.3.1.6)."""
+        if self._at_line_start and segment.startswith(b"."):
+            segment = segment[1:]
+        if b"\r\n." in segment:
+            segment = segment.replace(b"\r\n.", b"\r\n")
         self._at_line_start = segment.endswith(b"\r\n")
-        self.size += len(segment) - stuffed
+        self.size += len(segment)
         if self._max_size and self.size > self._max_size:
             self.oversized = True
         if self._line_endings_policy != "pass" and _has_bad_line_ending(segment):
@@ -138,11 +145,7 @@ class DataReader:
             self.bad_line_endings = True
         if self._has_long_line(segment) and self._long_lines_policy == "reject":
             self.long_lines = True
-        if not self._delivering:
-            return b""
-        if leading_dot:
-            segment = segment[1:]
-        return segment.replace(b"\r\n.", b"\r\n") if stuffed else segment
+        return segment if self._delivering else b""
 
     def _has_long_line(self, segment: bytes) -> bool:
         """Whether a line reaches the limit, carrying the open line's length

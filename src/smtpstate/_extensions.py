@@ -3,6 +3,7 @@ one allows (RFC 5321 4.1.1.1, 2.2.1; RFC 1870, 2034, 2920, 6152, 6531)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,7 +12,8 @@ from ._events import CommandRejected
 
 __all__ = ["Extensions"]
 
-_DIGITS_MAX = 20  # RFC 1870 4: size-value ::= 1*20DIGIT
+# RFC 1870 4: size-value ::= 1*20DIGIT (ASCII digits: str.isdigit() also takes "²").
+_SIZE_VALUE = re.compile("[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,13 +57,18 @@ class Extensions:
             keywords.append("HELP")
         return keywords
 
+    def mail_line_allowance(self) -> int:
+        """Octets by which a MAIL line may exceed the command-line limit: 26 for
+        SIZE (RFC 1870 3, item 5) and 10 for SMTPUTF8 (RFC 6531 3.1, item 5)."""
+        return (26 if self.size is not None else 0) + (10 if self.smtputf8 else 0)
+
     def check_mail_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
         """Refuse a MAIL parameter that no enabled extension defines (555,
         RFC 5321 4.1.1.11) or whose value is wrong (501), and a declared SIZE
         over the limit (552, RFC 1870 6.1)."""
         for keyword, value in params.items():
             if keyword == "SIZE" and self.size is not None:
-                if value is None or not value.isdigit() or len(value) > _DIGITS_MAX:
+                if value is None or not _SIZE_VALUE.fullmatch(value):
                     return reject("MAIL", 501, "5.5.4", "SIZE needs a number of octets")
                 if self.size and int(value) > self.size:
                     return reject(

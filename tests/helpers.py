@@ -1,0 +1,119 @@
+"""Shared test helpers: drive a connection with bytes and an answering function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from smtpstate import (
+    NEED_DATA,
+    PAUSED,
+    CommandRejected,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Extensions,
+    MessageData,
+    Quit,
+    Reply,
+    ServerConnection,
+    UnknownCommand,
+)
+
+Answer = Callable[[Event], Reply]
+
+GREETING = Reply(220, "mx.example.org ESMTP")
+
+
+def default_answer(event: Event) -> Reply:
+    """The suggested reply where there is one, else the ordinary success code."""
+    if isinstance(event, (CommandRejected, UnknownCommand)):
+        return event.reply
+    if isinstance(event, EndOfMessage) and event.reply is not None:
+        return event.reply
+    if isinstance(event, DataStart):
+        return Reply(354, "End data with <CR><LF>.<CR><LF>")
+    if isinstance(event, Quit):
+        return Reply(221, "Bye")
+    return Reply(250, "OK")
+
+
+def new_conn(greet: bool = True, **kwargs: object) -> ServerConnection:
+    """A connection (greeted with 220 unless ``greet`` is False)."""
+    kwargs.setdefault("hostname", "mx.example.org")
+    conn = ServerConnection(**kwargs)  # type: ignore[arg-type]
+    if greet:
+        conn.send(GREETING)
+    return conn
+
+
+def drive(
+    conn: ServerConnection,
+    data: bytes | Iterable[bytes] = b"",
+    answer: Answer = default_answer,
+    *,
+    eof: bool = False,
+) -> tuple[list[Event], bytes]:
+    """Feed ``data`` (one chunk or several) and answer every command until the
+    connection needs more bytes or is closed; returns (events, reply bytes)."""
+    chunks = [data] if isinstance(data, bytes) else list(data)
+    events: list[Event] = []
+    out = bytearray()
+    pending = iter(chunks)
+    while True:
+        event = conn.next_event()
+        if event is NEED_DATA:
+            chunk = next(pending, None)
+            if chunk is None:
+                if not eof:
+                    return events, bytes(out)
+                eof = False
+                conn.receive_data(b"")
+            else:
+                conn.receive_data(chunk)
+            continue
+        assert event is not PAUSED, "drive() answers every command, so never PAUSED"
+        assert isinstance(event, Event)
+        events.append(event)
+        if isinstance(event, ConnectionClosed):
+            return events, bytes(out)
+        if isinstance(event, MessageData):
+            continue
+        out += conn.send(answer(event))
+
+
+def merge_data(events: Iterable[Event]) -> list[Event]:
+    """``events`` with runs of MessageData joined into one."""
+    merged: list[Event] = []
+    for event in events:
+        if isinstance(event, MessageData) and merged and isinstance(merged[-1], MessageData):
+            merged[-1] = MessageData(data=merged[-1].data + event.data)
+        else:
+            merged.append(event)
+    return merged
+
+
+def body_of(events: Iterable[Event]) -> bytes:
+    return b"".join(e.data for e in events if isinstance(e, MessageData))
+
+
+def codes(replies: bytes) -> list[int]:
+    """The code of each reply (the last line of each multi-line reply)."""
+    return [int(line[:3]) for line in replies.split(b"\r\n") if line[3:4] == b" "]
+
+
+def session(
+    data: bytes, extensions: Extensions | None = None, answer: Answer = default_answer, **kw: object
+) -> tuple[ServerConnection, list[Event], bytes]:
+    """A greeted connection driven by ``data``; returns it with its events and replies."""
+    conn = new_conn(extensions=extensions, **kw)
+    events, out = drive(conn, data, answer)
+    return conn, events, out
+
+
+def commands(events: Iterable[Event]) -> list[type[Event]]:
+    return [type(e) for e in events]
+
+
+# A complete, ordinary session.
+EHLO_MAIL = b"EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n"

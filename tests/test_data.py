@@ -1,0 +1,168 @@
+"""The DATA body decoder (_data), alone and against a byte-by-byte reference."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from smtpstate import RemoteProtocolError
+from smtpstate._data import END, DataReader
+from smtpstate._receivebuffer import ReceiveBuffer
+
+
+def reader(**kw: object) -> DataReader:
+    options: dict[str, object] = {
+        "max_size": 0,
+        "max_line": 1000,
+        "bad_line_endings": "reject",
+        "long_lines": "reject",
+    }
+    options.update(kw)
+    return DataReader(**options)  # type: ignore[arg-type]
+
+
+def decode(chunks: list[bytes], r: DataReader | None = None) -> tuple[bytes, bool, bytes]:
+    """Feed chunks; return (body, ended, leftover)."""
+    r = r or reader()
+    buf = ReceiveBuffer()
+    body = b""
+    for n, chunk in enumerate(chunks):
+        buf.append(chunk)
+        while True:
+            piece = r.read(buf)
+            if piece is None:
+                break
+            if piece is END:
+                assert r.read(buf) is END  # stays ended
+                return body, True, bytes(buf) + b"".join(chunks[n + 1 :])
+            body += piece
+    return body, False, bytes(buf)
+
+
+def reference(wire: bytes, max_line: int = 1000) -> tuple[bytes, bool, bool, bytes] | None:
+    """The body a slow, obviously right decoder finds in ``wire`` (what follows
+    "DATA" CRLF): (body, bad line endings, long lines, leftover), None if no end."""
+    stream = b"\r\n" + wire
+    end = stream.find(b"\r\n.\r\n")
+    if end < 0:
+        return None
+    lines = stream[2 : end + 2].split(b"\r\n")
+    body = b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+    crlf = body.count(b"\r\n")
+    bad = body.count(b"\r") != crlf or body.count(b"\n") != crlf or b"\0" in body
+    long = any(len(line) >= max_line for line in body.split(b"\n"))
+    return body, bad, long, stream[end + 5 :]
+
+
+def test_empty_body() -> None:
+    assert decode([b".\r\nNOOP\r\n"]) == (b"", True, b"NOOP\r\n")
+
+
+def test_dot_unstuffing_and_terminator() -> None:
+    body, ended, rest = decode([b"..a\r\n.b\r\nc.\r\n..\r\n.\r\nQUIT\r\n"])
+    assert (body, ended, rest) == (b".a\r\nb\r\nc.\r\n.\r\n", True, b"QUIT\r\n")
+
+
+def test_byte_by_byte() -> None:
+    wire = b"..a\r\n\r\n.\r\n"
+    assert decode([bytes([b]) for b in wire]) == (b".a\r\n\r\n", True, b"")
+
+
+@pytest.mark.parametrize("sneaky", [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n", b"\r\n.\r"])
+def test_only_crlf_dot_crlf_ends(sneaky: bytes) -> None:
+    r = reader(bad_line_endings="pass")
+    body, ended, _ = decode([b"a" + sneaky + b"MAIL FROM:<x@y>\r\n"], r)
+    assert not ended
+    assert b"MAIL" in body
+
+
+def test_flags_and_size() -> None:
+    r = reader(max_size=3)
+    assert decode([b"abcd\r\n.\r\n"], r)[0] == b""
+    event = r.end_event()
+    assert event.oversized and event.reply is not None and event.reply.code == 552
+    assert event.size == 6 and not event.acceptable
+
+    r = reader()
+    decode([b"a\nb\r\n.\r\n"], r)
+    assert r.end_event().bad_line_endings and r.end_event().reply.code == 550  # type: ignore[union-attr]
+
+    r = reader(max_line=1000)
+    decode([b"x" * 999 + b"\r\n.\r\n"], r)
+    assert r.end_event().long_lines and r.end_event().reply.code == 500  # type: ignore[union-attr]
+
+    r = reader()
+    decode([b"ok\r\n.\r\n"], r)
+    assert r.end_event().acceptable
+
+
+def test_close_policy_raises() -> None:
+    with pytest.raises(RemoteProtocolError) as info:
+        decode([b"a\x00b\r\n.\r\n"], reader(bad_line_endings="close"))
+    assert info.value.reply.code == 421
+
+
+def test_long_line_not_counting_the_stuffed_dot() -> None:
+    """RFC 5321 4.5.3.1.6: 1000 octets with CRLF, not counting a stuffing dot."""
+    r = reader()
+    assert decode([b".." + b"x" * 997 + b"\r\n.\r\n"], r)[1]
+    assert not r.end_event().long_lines
+
+
+def test_long_line_counted_across_segments() -> None:
+    r = reader()
+    decode([b"x" * 500, b"y" * 499 + b"\r\n" + b"z" * 2500 + b"\r\n.\r\n"], r)
+    assert r.end_event().long_lines
+    r = reader()
+    decode([b"ok\r\n" + b"x" * 998 + b"\r\n" + b"y" * 998, b"\r\n.\r\n"], r)
+    assert not r.end_event().long_lines
+    r = reader()
+    decode([b"ok\r\n" + b"x" * 1500], r)
+    assert r.long_lines
+
+
+def test_long_line_window_hops() -> None:
+    short = (b"s" * 100 + b"\r\n") * 30
+    r = reader()
+    decode([b"x\r\n" + short + b"y" * 1200 + b"\r\n" + short + b".\r\n"], r)
+    assert r.end_event().long_lines
+    r = reader()
+    decode([b"x\r\n" + short + b"y" * 2500, b"\r\n.\r\n"], r)
+    assert r.end_event().long_lines
+    r = reader()
+    decode([b"x\r\n" + short + short + b".\r\n"], r)
+    assert not r.end_event().long_lines
+
+
+wire_bytes = st.lists(
+    st.sampled_from([b"\r\n", b".", b"\r", b"\n", b"a", b"\0", b"..", b"\r\n.", b"x" * 40]),
+    max_size=60,
+).map(b"".join)
+
+
+@given(
+    wire_bytes,
+    st.lists(st.integers(min_value=1, max_value=8), min_size=1, max_size=40),
+    st.integers(min_value=4, max_value=60),
+)
+def test_differential_against_reference(wire: bytes, sizes: list[int], max_line: int) -> None:
+    wire += b"\r\n.\r\nNEXT"
+    expected = reference(wire, max_line)
+    assert expected is not None
+    chunks, i = [], 0
+    while i < len(wire):
+        size = sizes[len(chunks) % len(sizes)]
+        chunks.append(wire[i : i + size])
+        i += size
+    r = reader(max_line=max_line, bad_line_endings="pass", long_lines="pass")
+    body, ended, rest = decode(chunks, r)
+    assert ended
+    assert body == expected[0]
+    assert rest == expected[3]
+    assert r.size == len(expected[0])
+
+    r = reader(max_line=max_line)
+    decode(chunks, r)
+    assert r.bad_line_endings == expected[1]
+    assert r.long_lines == expected[2]
