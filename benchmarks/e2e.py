@@ -1,0 +1,235 @@
+"""E2E over loopback: servers in their own processes, the bundled asyncio load
+generator in this one.
+
+    python benchmarks/e2e.py serve baseline|aiosmtpd   # a server on 127.0.0.1, port 0
+
+Servers: the asyncio example server (``examples/asyncio_server.py --discard``),
+aiosmtpd's ``Controller`` with a handler that drops the message, and a minimal
+asyncio server built on ``baseline.py``. Each prints ``listening on
+127.0.0.1:PORT`` once it accepts connections, like the example server does.
+
+Each client opens one connection, says EHLO, then sends transactions (MAIL,
+RCPT, DATA, body) one command at a time, waiting for each reply, until the
+time is up; then QUIT. Messages/s counts completed transactions over the
+wall-clock time of the whole cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from baseline import BaselineSession
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+EXAMPLE = os.path.join(ROOT, "examples", "asyncio_server.py")
+
+
+# -- servers -------------------------------------------------------------------
+
+
+class _BaselineProtocol(asyncio.Protocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.session = BaselineSession(transport.write, _drop)
+
+    def data_received(self, data: bytes) -> None:
+        self.session.feed(data)
+        if self.session.closed:
+            self.transport.close()
+
+
+def _drop(data: bytes) -> None:
+    pass
+
+
+async def _serve_baseline() -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_BaselineProtocol, "127.0.0.1", 0)
+    print(f"listening on 127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def _serve_aiosmtpd() -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    with socket.socket() as probe:  # Controller wants a port number: find a free one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, server_hostname="bench")
+    controller.start()
+    print(f"listening on 127.0.0.1:{port}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+SERVERS = {
+    "baseline": [sys.executable, os.path.abspath(__file__), "serve", "baseline"],
+    "aiosmtpd": [sys.executable, os.path.abspath(__file__), "serve", "aiosmtpd"],
+    "smtpstate (examples/asyncio_server.py --discard)": [
+        sys.executable,
+        EXAMPLE,
+        "--port",
+        "0",
+        "--discard",
+    ],
+}
+
+
+def available(name: str) -> bool:
+    if name == "aiosmtpd":
+        try:
+            import aiosmtpd.controller  # noqa: F401
+        except ImportError:
+            return False
+    if name.startswith("smtpstate"):
+        return os.path.exists(EXAMPLE)
+    return True
+
+
+class Server:
+    """A server subprocess, stopped by its own PID when the block ends."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+
+    def __enter__(self) -> int:
+        self.process = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 20
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if match:
+                return int(match[1])
+        self.__exit__()
+        raise RuntimeError(f"server did not start: {self.command}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# -- load generator ----------------------------------------------------------------
+
+
+async def _reply(reader: asyncio.StreamReader, expect: bytes) -> None:
+    while True:
+        line = await reader.readline()
+        if not line.startswith(expect):
+            raise RuntimeError(f"expected {expect!r}, got {line!r}")
+        if line[3:4] != b"-":
+            return
+
+
+async def _client(port: int, message: bytes, deadline: float, done: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _reply(reader, b"220")
+        writer.write(b"EHLO loadgen.example.org\r\n")
+        await _reply(reader, b"250")
+        while time.perf_counter() < deadline:
+            writer.write(b"MAIL FROM:<sender@example.org>\r\n")
+            await _reply(reader, b"250")
+            writer.write(b"RCPT TO:<recipient@example.net>\r\n")
+            await _reply(reader, b"250")
+            writer.write(b"DATA\r\n")
+            await _reply(reader, b"354")
+            writer.write(message)
+            await writer.drain()
+            await _reply(reader, b"250")
+            done[0] += 1
+        writer.write(b"QUIT\r\n")
+        await _reply(reader, b"221")
+    finally:
+        writer.close()
+
+
+async def load(port: int, clients: int, message: bytes, seconds: float) -> float:
+    """Messages per second for ``clients`` concurrent connections."""
+    done = [0]
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.wait_for(
+        asyncio.gather(*(_client(port, message, deadline, done) for _ in range(clients))),
+        timeout=seconds + 60,
+    )
+    return done[0] / (time.perf_counter() - start)
+
+
+def run_all(quick: bool) -> str:
+    import run  # the body generator
+
+    sizes = {"1 KB": 1000, "1 MB": 1_000_000}
+    messages = {label: run.make_body(size, seed=11)[0] + b".\r\n" for label, size in sizes.items()}
+    client_counts = (1, 10) if quick else (1, 10, 100)
+    seconds, repeats = (0.2, 1) if quick else (1.5, 3)
+    names = [name for name in SERVERS if available(name)]
+    missing = [name for name in SERVERS if name not in names]
+    results: dict[tuple[str, str, int], float] = {}
+    for name in names:
+        print(f"  E2E {name} ...", file=sys.stderr, flush=True)
+        with Server(SERVERS[name]) as port:
+            for label, message in messages.items():
+                for clients in client_counts:
+                    rates = [
+                        asyncio.run(load(port, clients, message, seconds)) for _ in range(repeats)
+                    ]
+                    results[(name, label, clients)] = statistics.median(rates)
+    rows = [
+        f"Load generator: `benchmarks/e2e.py` (asyncio, one command at a time per client), "
+        f"{repeats} x {seconds:g} s per cell, median.",
+        "",
+        "| server | message | clients | messages/s | MB/s | vs baseline server |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for (name, label, clients), rate in results.items():
+        base = results.get(("baseline", label, clients))
+        ratio = f"{rate / base:.2f}" if base else ""
+        size = len(messages[label]) / 1e6
+        rows.append(
+            f"| {name} | {label} | {clients} | {rate:,.0f} | {rate * size:,.1f} | {ratio} |"
+        )
+    if missing:
+        rows += ["", f"Not run (not available here): {', '.join(missing)}."]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["baseline"]:
+        asyncio.run(_serve_baseline())
+    elif sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["aiosmtpd"]:
+        _serve_aiosmtpd()
+    else:
+        raise SystemExit(__doc__)
