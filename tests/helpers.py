@@ -13,6 +13,7 @@ from smtpstate import (
     EndOfMessage,
     Event,
     Extensions,
+    Help,
     MessageData,
     Quit,
     Reply,
@@ -35,6 +36,8 @@ def default_answer(event: Event) -> Reply:
         return Reply(354, "End data with <CR><LF>.<CR><LF>")
     if isinstance(event, Quit):
         return Reply(221, "Bye")
+    if isinstance(event, Help):
+        return Reply(214, "See RFC 5321")
     return Reply(250, "OK")
 
 
@@ -56,7 +59,7 @@ def drive(
 ) -> tuple[list[Event], bytes]:
     """Feed ``data`` (one chunk or several) and answer every command until the
     connection needs more bytes or is closed; returns (events, reply bytes)."""
-    chunks = [data] if isinstance(data, bytes) else list(data)
+    chunks = [c for c in ([data] if isinstance(data, bytes) else data) if c]  # b"" is EOF
     events: list[Event] = []
     out = bytearray()
     pending = iter(chunks)
