@@ -45,9 +45,7 @@ HELLO = b"EHLO client.example\r\n"
 
 
 def rejections(events: list[Event]) -> list[tuple[str, int]]:
-    return [
-        (e.command, e.reply.code) for e in events if isinstance(e, CommandRejected)
-    ]
+    return [(e.command, e.reply.code) for e in events if isinstance(e, CommandRejected)]
 
 
 # -- 3.1 Session initiation -------------------------------------------------------
@@ -430,8 +428,10 @@ def test_2_3_8_bare_lf_rejected_after_the_terminator() -> None:
     end = [e for e in events if isinstance(e, EndOfMessage)]
     assert len(end) == 1 and end[0].bad_line_endings and end[0].reply is not None
     assert body_of(events) == b""
-    assert out.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n"
-                        b"550 5.6.0 Bare CR, bare LF or NUL in message body\r\n250 2.0.0 OK\r\n")
+    assert out.endswith(
+        b"354 End data with <CR><LF>.<CR><LF>\r\n"
+        b"550 5.6.0 Bare CR, bare LF or NUL in message body\r\n250 2.0.0 OK\r\n"
+    )
 
 
 def test_2_3_8_close_policy_answers_421_and_ends() -> None:
