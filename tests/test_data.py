@@ -79,7 +79,7 @@ def test_only_crlf_dot_crlf_ends(sneaky: bytes) -> None:
 
 def test_flags_and_size() -> None:
     r = reader(max_size=3)
-    assert decode([b"abcd\r\n.\r\n"], r)[0] == b""
+    assert decode([b"abcd\r\n.\r\n"], r)[0] == b"abc"  # delivery stops at the limit
     event = r.end_event()
     assert event.oversized and event.reply is not None and event.reply.code == 552
     assert event.size == 6 and not event.acceptable
@@ -95,6 +95,28 @@ def test_flags_and_size() -> None:
     r = reader()
     decode([b"ok\r\n.\r\n"], r)
     assert r.end_event().acceptable
+
+
+def test_delivery_stops_before_the_first_fault_however_cut() -> None:
+    """Under "reject", what was delivered before the fault does not depend on
+    how the bytes arrived: it stops just before the first faulty octet."""
+    cases = [
+        (reader(), b"ok\r\nab\ncd\r\n.\r\n", b"ok\r\nab"),
+        (reader(), b"ok\r\n..\r\r\n.\r\n", b"ok\r\n."),
+        (reader(), b"\0\r\n.\r\n", b""),
+        (reader(max_size=5), b"ok\r\nabcdef\r\n.\r\n", b"ok\r\na"),
+        (reader(max_line=10), b"ok\r\n" + b"x" * 20 + b"\r\n.\r\n", b"ok\r\n" + b"x" * 9),
+    ]
+    for template, wire, delivered in cases:
+        for size in (1, 2, 3, 7, len(wire)):
+            r = reader(
+                max_size=template._max_size,
+                max_line=template._max_line,
+            )
+            chunks = [wire[i : i + size] for i in range(0, len(wire), size)]
+            body, ended, _ = decode(chunks, r)
+            assert ended and body == delivered, (wire, size)
+            assert r.end_event().reply is not None
 
 
 def test_close_policy_raises() -> None:

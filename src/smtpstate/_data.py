@@ -9,13 +9,16 @@ replace), so its cost per byte stays close to a plain copy:
 * lines longer than the text-line limit are found and handled by their policy;
 * the size after unstuffing is counted against the SIZE limit.
 
-A body that breaks a rule under the ``reject`` policy is read to its end but no
-longer delivered, and its end carries the suggested rejection.
+A body that breaks a rule under the ``reject`` policy is read to its end, and
+its end carries the suggested rejection. Delivery stops just before the first
+octet that breaks a rule, so what was delivered is the same however the bytes
+were cut into reads (the application drops it when the end is refused).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from typing import Literal
 
 from ._errors import RemoteProtocolError
@@ -41,6 +44,11 @@ REPLY_LONG_LINES = Reply(500, "Line too long in message body", "5.5.2")
 REPLY_CLOSE_BAD_LINE_ENDINGS = Reply(
     421, "Bare CR, bare LF or NUL in message body, closing connection", "4.5.2"
 )
+
+
+# A CR not followed by LF, an LF not preceded by CR, or a NUL. ``read`` never
+# cuts between CR and LF, so a segment holds whole pairs.
+_BAD_LINE_ENDING = re.compile(b"\r(?!\n)|(?<!\r)\n|\x00")
 
 
 class _End(enum.Enum):
@@ -134,18 +142,26 @@ class DataReader:
         if b"\r\n." in segment:
             segment = segment.replace(b"\r\n.", b"\r\n")
         self._at_line_start = segment.endswith(b"\r\n")
-        self.size += len(segment)
-        if self._max_size and self.size > self._max_size:
+        delivering = self._delivering
+        stop = len(segment)  # where delivery stops: before the first fault
+        if self._max_size and self.size + len(segment) > self._max_size:
             self.oversized = True
+            stop = self._max_size - self.size
+        self.size += len(segment)
         if self._line_endings_policy != "pass" and _has_bad_line_ending(segment):
             if self._line_endings_policy == "close":
                 raise RemoteProtocolError(
                     "bare CR, bare LF or NUL in message body", REPLY_CLOSE_BAD_LINE_ENDINGS
                 )
             self.bad_line_endings = True
+            fault = _BAD_LINE_ENDING.search(segment)
+            assert fault is not None
+            stop = min(stop, fault.start())
+        open_line = self._line_length
         if self._has_long_line(segment) and self._long_lines_policy == "reject":
             self.long_lines = True
-        return segment if self._delivering else b""
+            stop = min(stop, _long_line_stop(segment, open_line, self._max_line))
+        return segment[:stop] if delivering else b""
 
     def _has_long_line(self, segment: bytes) -> bool:
         """Whether a line reaches the limit, carrying the open line's length
@@ -172,6 +188,19 @@ class DataReader:
                 start = last + 1
         self._line_length = len(segment) - start
         return too_long or self._line_length >= limit
+
+
+def _long_line_stop(segment: bytes, open_line: int, limit: int) -> int:
+    """The index in ``segment`` of the octet that makes a line ``limit`` octets
+    long (before its LF), given that the line open before it had ``open_line``.
+    Called once per message, when ``_has_long_line`` found such a line."""
+    start, length = 0, open_line
+    while True:
+        lf = segment.find(b"\n", start)
+        end = len(segment) if lf < 0 else lf
+        if length + end - start >= limit:
+            return start + limit - 1 - length
+        start, length = lf + 1, 0
 
 
 def _has_bad_line_ending(segment: bytes) -> bool:
