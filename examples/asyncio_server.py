@@ -72,6 +72,8 @@ async def main(config: Config) -> None:
         sessions.add(task)
         try:
             await serve_client(reader, writer, config)
+        except asyncio.CancelledError:
+            pass  # the server is stopping; end this connection's task quietly
         finally:
             sessions.discard(task)
 
@@ -84,9 +86,15 @@ async def main(config: Config) -> None:
     async with server:
         await stop.wait()
         server.close()
-        for task in list(sessions):  # each session drops its unfinished message
-            task.cancel()
-        await asyncio.gather(*sessions, return_exceptions=True)
+        # Cancel each session (it drops its unfinished message). Before Python 3.12,
+        # wait_for() can lose a cancellation that lands as its read completes, so
+        # cancel again until all are done (a bounded number of times).
+        for _ in range(10):
+            if not sessions:
+                break
+            for task in sessions:
+                task.cancel()
+            await asyncio.wait(list(sessions), timeout=0.5)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,147 @@
+"""Fixtures for the example-server tests: each example runs as a real process on
+127.0.0.1 (``--port 0``) with a temporary Maildir, and is stopped by PID."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ADAPTERS = ["socket_server", "asyncio_server", "trio_server"]
+HOST = "127.0.0.1"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+def require(tool: str, present: bool) -> None:
+    """Skip on a user machine that lacks ``tool``; in CI (``CI`` set) fail instead."""
+    if present:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{tool} is required in CI but is not installed")
+    pytest.skip(f"{tool} is not installed")
+
+
+def require_program(name: str) -> str:
+    path = shutil.which(name)
+    require(name, path is not None)
+    assert path is not None
+    return path
+
+
+@dataclass
+class Server:
+    adapter: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    maildir: Path
+    stdout: Path
+    stderr: Path
+
+    def new(self) -> list[Path]:
+        return sorted((self.maildir / "new").iterdir())
+
+    def tmp(self) -> list[Path]:
+        return sorted((self.maildir / "tmp").iterdir())
+
+    def smtp(self, timeout: float = 30.0) -> smtplib.SMTP:
+        return smtplib.SMTP(HOST, self.port, local_hostname="client.test", timeout=timeout)
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        return socket.create_connection((HOST, self.port), timeout=timeout)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return condition()
+
+    def stop(self) -> int:
+        """SIGTERM, then wait; kill (and report) a server that does not stop."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+                raise AssertionError(f"{self.adapter} did not stop on SIGTERM") from None
+        return self.proc.returncode
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if name == "trio_server":
+        require("trio", importlib.util.find_spec("trio") is not None)
+    return name
+
+
+StartServer = Callable[..., Server]
+
+
+@pytest.fixture
+def start_server(adapter: str, tmp_path: Path) -> Iterator[StartServer]:
+    """``start_server(*args, cwd=None, maildir=...)`` runs the example and waits
+    for its ``listening on HOST:PORT`` line."""
+    started: list[Server] = []
+
+    def start(*args: str, cwd: Path | None = None, maildir: bool = True) -> Server:
+        n = len(started)
+        box = tmp_path / f"maildir{n}"
+        stdout, stderr = tmp_path / f"stdout{n}.txt", tmp_path / f"stderr{n}.txt"
+        command = [sys.executable, str(EXAMPLES / f"{adapter}.py"), "--host", HOST]
+        command += ["--port", "0", "--hostname", "mx.test"]
+        if maildir:
+            command += ["--maildir", str(box)]
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            proc = subprocess.Popen([*command, *args], stdout=out, stderr=err, cwd=cwd)
+        server = Server(
+            adapter, proc, 0, box if maildir else (cwd or tmp_path) / "maildir", stdout, stderr
+        )
+        started.append(server)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            first = stdout.read_bytes().split(b"\n", 1)
+            if len(first) == 2:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"{adapter} exited: {stderr.read_text()}")
+            time.sleep(0.02)
+        else:
+            pytest.fail(f"{adapter} printed no 'listening on' line")
+        line = first[0].decode()
+        assert line.startswith(f"listening on {HOST}:"), line
+        server.port = int(line.rsplit(":", 1)[1])
+        return server
+
+    yield start
+    problems = []
+    for server in started:
+        try:
+            server.stop()
+        except AssertionError as exc:
+            problems.append(str(exc))
+        errors = server.stderr.read_text(errors="replace")
+        if "Traceback" in errors:
+            problems.append(f"{server.adapter} logged an error:\n{errors}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def server(start_server: StartServer) -> Server:
+    return start_server()
