@@ -1,0 +1,111 @@
+"""Every reachable state against every command verb: each gets a legal answer
+(an event the table accepts there) or the engine's 503 (502 for disabled
+HELP/EXPN, 500 for an unknown verb), and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpstate import (
+    NEED_DATA,
+    CommandRejected,
+    ConnectionClosed,
+    Event,
+    Extensions,
+    LocalProtocolError,
+    MessageData,
+    Reply,
+    ServerConnection,
+    State,
+    UnknownCommand,
+)
+from smtpstate._connection import _VERB_EVENTS
+from smtpstate._state import ACCEPT_CODES, TRANSITIONS, Outcome
+
+from .helpers import default_answer, drive, new_conn
+
+# How to reach each state from a fresh connection: (greeting, bytes).
+ROUTES: dict[State, tuple[int, bytes]] = {
+    State.REFUSED: (554, b""),
+    State.AWAIT_HELLO: (220, b""),
+    State.READY: (220, b"EHLO c\r\n"),
+    State.IN_MAIL: (220, b"EHLO c\r\nMAIL FROM:<a@b>\r\n"),
+    State.HAS_RCPT: (220, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+    State.IN_DATA: (220, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
+    State.CLOSED: (220, b"QUIT\r\n"),
+}
+
+COMMANDS = [
+    b"HELO c",
+    b"EHLO c",
+    b"MAIL FROM:<x@y>",
+    b"RCPT TO:<x@y>",
+    b"DATA",
+    b"RSET",
+    b"NOOP",
+    b"QUIT",
+    b"VRFY x",
+    b"EXPN x",
+    b"HELP",
+    b"XYZZY",
+]
+
+
+def reach(state: State, ext: Extensions) -> ServerConnection:
+    greeting, data = ROUTES[state]
+    conn = new_conn(greet=False, extensions=ext)
+    conn.send(Reply(greeting, "hi"))
+    drive(conn, data)
+    assert conn.state is state
+    return conn
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+@pytest.mark.parametrize("line", COMMANDS)
+@pytest.mark.parametrize("state", list(ROUTES))
+def test_every_state_every_command(state: State, line: bytes, enabled: bool) -> None:
+    conn = reach(state, Extensions(help=enabled, expn=enabled))
+    conn.receive_data(line + b"\r\n")
+    event = conn.next_event()
+    if state is State.IN_DATA:  # a command inside the body is body text
+        assert isinstance(event, MessageData) and event.data == line  # CRLF held back
+        assert conn.next_event() is NEED_DATA
+        return
+    if state is State.CLOSED:
+        assert event == ConnectionClosed()
+        return
+    assert isinstance(event, Event)
+    if isinstance(event, UnknownCommand):
+        assert line == b"XYZZY" and event.reply.code == 500
+    elif isinstance(event, CommandRejected):
+        verb = line.split()[0].decode()
+        assert event.command == verb
+        if state is State.REFUSED:  # RFC 5321 3.1: everything but QUIT gets 503
+            assert event.reply.code == 503 and verb != "QUIT"
+        elif verb in ("HELP", "EXPN") and not enabled:
+            assert event.reply.code == 502
+        else:
+            assert event.reply.code == 503, (state, line)
+            assert (state, _VERB_EVENTS[verb], Outcome.ACCEPT) not in TRANSITIONS
+    else:
+        # A legal command: the table accepts it here, and an accept moves as it says.
+        key = (state, type(event), Outcome.ACCEPT)
+        assert key in TRANSITIONS, (state, line)
+        code = min(ACCEPT_CODES[type(event)])
+        conn.send(Reply(code, "ok"))
+        assert conn.state is TRANSITIONS[key]
+        return
+    conn.send(event.reply)
+    assert conn.state is state  # a rejection keeps the state
+
+
+@pytest.mark.parametrize("state", list(ROUTES))
+def test_error_state_refuses_everything(state: State) -> None:
+    conn = reach(state, Extensions())
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(250, "unasked"))
+    assert conn.state is State.ERROR
+    with pytest.raises(LocalProtocolError):
+        conn.next_event()
+    with pytest.raises(LocalProtocolError):
+        conn.send(default_answer(ConnectionClosed()))

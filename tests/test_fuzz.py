@@ -1,0 +1,158 @@
+"""Fuzz: random and mutated byte streams never raise anything but the documented
+errors, and the receive buffer stays bounded while commands are read."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smtpstate import (
+    NEED_DATA,
+    PAUSED,
+    CommandRejected,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Expand,
+    Extensions,
+    Hello,
+    Help,
+    MailFrom,
+    MessageData,
+    Noop,
+    Quit,
+    RcptTo,
+    RemoteProtocolError,
+    Reply,
+    Reset,
+    ServerConnection,
+    State,
+    UnknownCommand,
+    Verify,
+)
+
+ACCEPT = {
+    Hello: 250,
+    MailFrom: 250,
+    RcptTo: 251,
+    DataStart: 354,
+    EndOfMessage: 250,
+    Reset: 250,
+    Noop: 250,
+    Quit: 221,
+    Verify: 252,
+    Expand: 250,
+    Help: 214,
+}
+
+
+def legal_reply(event: Event, choice: int) -> Reply:
+    """A reply the engine must take: the suggestion, an accept, a reject or 421."""
+    if choice % 17 == 16:
+        return Reply(421, "closing")
+    if isinstance(event, (CommandRejected, UnknownCommand)):
+        return event.reply
+    if isinstance(event, EndOfMessage) and event.reply is not None:
+        return event.reply
+    if choice % 3 == 2 and not isinstance(event, (Reset, Noop, Quit)):
+        return Reply(450 + choice % 3, "try again")
+    return Reply(ACCEPT[type(event)], "ok")
+
+
+def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> None:
+    """The adapter loop; only RemoteProtocolError may escape."""
+    cap = conn.max_command_line + conn.extensions.mail_line_allowance()
+    pending = iter(chunks)
+    n = 0
+    for _ in range(100_000):
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as error:
+            assert conn.state is State.ERROR
+            conn.send(error.reply)
+            return
+        if event is NEED_DATA:
+            if conn.state is not State.IN_DATA:
+                assert len(conn.trailing_data[0]) < cap
+            chunk = next(pending, None)
+            conn.receive_data(chunk if chunk is not None else b"")
+            continue
+        assert event is not PAUSED
+        assert isinstance(event, Event)
+        if isinstance(event, ConnectionClosed):
+            assert conn.state is State.CLOSED
+            return
+        if isinstance(event, MessageData):
+            assert event.data
+            continue
+        n += 1
+        conn.send(legal_reply(event, choices[n % len(choices)] if choices else 0))
+    raise AssertionError("the loop did not end")
+
+
+CONFIGS = [
+    {},
+    {"extensions": Extensions(size=200, smtputf8=True, help=True, expn=True)},
+    {"bad_line_endings": "close", "long_lines": "pass"},
+    {"bad_line_endings": "pass", "max_text_line": 1000},
+]
+
+TRANSCRIPT = (
+    b"EHLO client.example\r\nMAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME\r\n"
+    b"RCPT TO:<c@[192.0.2.1]>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n..dot\r\nline\r\n.\r\n"
+    b"VRFY x\r\nHELP\r\nRSET\r\nNOOP\r\nHELO h\r\nMAIL FROM:<>\r\nQUIT\r\n"
+)
+
+
+def greeted(config_index: int) -> ServerConnection:
+    conn = ServerConnection(**CONFIGS[config_index])  # type: ignore[arg-type]
+    conn.send(Reply(220, "hi"))
+    return conn
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.binary(max_size=700), max_size=12),
+    st.lists(st.integers(0, 100), max_size=20),
+    st.integers(0, len(CONFIGS) - 1),
+)
+def test_random_bytes(chunks: list[bytes], choices: list[int], config: int) -> None:
+    feed(greeted(config), chunks, choices)
+
+
+ALPHABET = [b"\r", b"\n", b"\r\n", b".", b"\r\n.\r\n", b" ", b"<", b">", b":", b"\0", b"\xff",
+            b"\xc3\xa9", b"x" * 600, b"MAIL FROM:<a@b>", b"DATA\r\n"]  # fmt: skip
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(TRANSCRIPT)
+    for _ in range(draw(st.integers(1, 8))):
+        pos = draw(st.integers(0, len(data)))
+        action = draw(st.integers(0, 2))
+        if action == 0:
+            data[pos:pos] = draw(st.sampled_from(ALPHABET))
+        elif action == 1:
+            del data[pos : pos + draw(st.integers(1, 20))]
+        else:
+            data[pos : pos + 1] = bytes([draw(st.integers(0, 255))])
+    return bytes(data)
+
+
+@settings(max_examples=300)
+@given(mutated(), st.integers(1, 64), st.lists(st.integers(0, 100), max_size=20), st.integers(0, 3))
+def test_mutated_transcripts(data: bytes, size: int, choices: list[int], config: int) -> None:
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    feed(greeted(config), chunks, choices)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=4096), min_size=1, max_size=20))
+def test_buffer_is_bounded_without_crlf(chunks: list[bytes]) -> None:
+    """A client that never ends its line cannot grow the buffer past the cap."""
+    conn = greeted(0)
+    for chunk in chunks:
+        conn.receive_data(chunk.replace(b"\n", b"-"))
+        event = conn.next_event()
+        assert event is NEED_DATA
+        assert len(conn.trailing_data[0]) < 512

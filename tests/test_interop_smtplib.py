@@ -1,0 +1,118 @@
+"""The stdlib smtplib client against the engine over a socketpair: the one
+engine test with sockets (h11 tests against the stdlib the same way)."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import threading
+
+from smtpstate import (
+    NEED_DATA,
+    ConnectionClosed,
+    EndOfMessage,
+    Event,
+    Extensions,
+    MessageData,
+    RcptTo,
+    Reply,
+    ServerConnection,
+)
+
+from .helpers import default_answer
+
+TIMEOUT = 5.0
+
+
+class Server(threading.Thread):
+    """Runs the adapter loop on one end of the pair, recording what it got."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.sock = sock
+        self.events: list[Event] = []
+        self.body = b""
+        self.error: BaseException | None = None
+
+    def answer(self, event: Event) -> Reply:
+        if isinstance(event, RcptTo) and event.forward_path.local_part == "nobody":
+            return Reply(550, "No such user", "5.1.1")
+        return default_answer(event)
+
+    def run(self) -> None:
+        try:
+            conn = ServerConnection("mx.test", Extensions(size=100_000, smtputf8=True))
+            self.sock.sendall(conn.send(Reply(220, "mx.test ESMTP")))
+            while True:
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    conn.receive_data(self.sock.recv(65536))
+                    continue
+                assert isinstance(event, Event)
+                self.events.append(event)
+                if isinstance(event, ConnectionClosed):
+                    break
+                if isinstance(event, MessageData):
+                    self.body += event.data
+                    continue
+                self.sock.sendall(conn.send(self.answer(event)))
+        except BaseException as error:  # reported by the test
+            self.error = error
+        finally:
+            self.sock.close()
+
+
+class PairSMTP(smtplib.SMTP):
+    """smtplib.SMTP that talks over an already connected socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._pair_socket = sock
+        super().__init__("mx.test", 25, local_hostname="client.test", timeout=TIMEOUT)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return self._pair_socket
+
+
+MESSAGE = (
+    b"From: alice@example.org\r\n"
+    b"To: bob@example.net, carol@example.net\r\n"
+    b"Subject: interop\r\n"
+    b"\r\n"
+    b".a line that starts with a dot\r\n"
+    b"..two dots\r\n"
+    b".\r\n"
+    b"caf\xc3\xa9 8-bit text\r\n" + b"x" * 900 + b"\r\n"
+    b"last line\r\n"
+)
+
+
+def test_smtplib_sends_a_message_to_several_recipients() -> None:
+    server_sock, client_sock = socket.socketpair()
+    server_sock.settimeout(TIMEOUT)
+    client_sock.settimeout(TIMEOUT)
+    server = Server(server_sock)
+    server.start()
+    try:
+        with PairSMTP(client_sock) as client:
+            client.ehlo()
+            assert client.has_extn("pipelining") and client.has_extn("size")
+            refused = client.sendmail(
+                "alice@example.org",
+                ["bob@example.net", "nobody@example.net", "carol@example.net"],
+                MESSAGE,
+                mail_options=["BODY=8BITMIME"],
+            )
+            assert refused == {"nobody@example.net": (550, b"5.1.1 No such user")}
+            assert client.noop()[0] == 250
+    finally:
+        server.join(TIMEOUT)
+        client_sock.close()
+    assert not server.is_alive()
+    assert server.error is None, server.error
+    # smtplib dot-stuffs on the way out; the engine must undo exactly that.
+    assert server.body == MESSAGE
+    end = next(e for e in server.events if isinstance(e, EndOfMessage))
+    assert end.size == len(MESSAGE) and end.acceptable
+    accepted = [e for e in server.events if isinstance(e, RcptTo)]
+    assert len(accepted) == 3
+    assert server.events[-1] == ConnectionClosed()
