@@ -1,0 +1,30 @@
+"""docs/adapters.md refers to the examples instead of copying them: the files and
+names it points at must exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .conftest import ADAPTERS, EXAMPLES
+
+GUIDE = EXAMPLES.parent / "docs" / "adapters.md"
+
+
+def test_guide_links_resolve() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    links = re.findall(r"\]\((\.\./examples/[^)]+|[a-z]+\.md)\)", text)
+    for name in ADAPTERS:
+        assert f"../examples/{name}.py" in links
+    for link in links:
+        assert (GUIDE.parent / link).resolve().is_file(), link
+
+
+def test_names_the_guide_cites_exist() -> None:
+    common = (EXAMPLES / "_common.py").read_text(encoding="utf-8")
+    for name in ("WRITE_THRESHOLD", "def timeout", "def _unsolicited", "def close"):
+        assert name in common, name
+    for adapter in ADAPTERS:
+        source = Path(EXAMPLES / f"{adapter}.py").read_text(encoding="utf-8")
+        assert "async def serve_client(" in source or "def serve_client(" in source
+        assert len(source.splitlines()) < 150, f"{adapter} should stay short"
