@@ -78,6 +78,7 @@ def test_mail_and_rcpt() -> None:
         ("MAIL", "FROM:<a@b> X=a=b"),
         ("MAIL", "FROM:<a@b> X=1 x=2"),
         ("RCPT", "<a@b>"),
+        ("RCPT", "TO:a@b"),
         ("RCPT", "TO:<>"),
         ("RCPT", "TO:<a@[1.2.3.4.5]>"),
     ],
