@@ -19,7 +19,11 @@ from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 
 
 async def serve_client(stream: trio.SocketStream, config: Config) -> None:
-    session = Session(config, stream.socket.getpeername())
+    try:
+        peer = stream.socket.getpeername()
+    except OSError:  # already gone
+        peer = None
+    session = Session(config, peer)
     conn = session.conn
     out = bytearray(session.greeting())  # the greeting is owed first
 
@@ -63,7 +67,7 @@ async def serve_client(stream: trio.SocketStream, config: Config) -> None:
     except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, OSError):
         pass  # the client went away or stopped reading
     except Exception:
-        log_error(stream.socket.getpeername())
+        log_error(peer)
     finally:
         session.close()  # an unfinished message is deleted from tmp/
         await trio.aclose_forcefully(stream)

@@ -297,12 +297,13 @@ def test_idle_timeout_answers_421_and_closes(start_server: StartServer) -> None:
     assert server.new() == []
 
 
-def test_sigterm_mid_message_stops_cleanly(server: Server) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_signal_mid_message_stops_cleanly(server: Server, signum: signal.Signals) -> None:
     raw = Raw(server)
     raw.start_body()
     raw.sock.sendall(b"Subject: interrupted\r\n\r\n" + b"line\r\n" * 100)
     assert server.wait_until(lambda: len(server.tmp()) == 1)
-    server.proc.send_signal(signal.SIGTERM)
+    server.proc.send_signal(signum)
     assert server.proc.wait(10) == 0
     try:
         rest = raw.sock.recv(1000)  # 421 (asyncio, trio) or just the close
