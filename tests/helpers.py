@@ -85,9 +85,9 @@ def drive(
         out += conn.send(answer(event))
 
 
-def merge_data(events: Iterable[Event]) -> list[Event]:
+def merge_data(events: Iterable[object]) -> list[object]:
     """``events`` with runs of MessageData joined into one."""
-    merged: list[Event] = []
+    merged: list[object] = []
     for event in events:
         if isinstance(event, MessageData) and merged and isinstance(merged[-1], MessageData):
             merged[-1] = MessageData(data=merged[-1].data + event.data)

@@ -8,9 +8,20 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smtpstate import EndOfMessage, Event, Extensions, Hello, RcptTo, Reply
+from smtpstate import (
+    NEED_DATA,
+    ConnectionClosed,
+    EndOfMessage,
+    Event,
+    Extensions,
+    Hello,
+    MessageData,
+    RcptTo,
+    RemoteProtocolError,
+    Reply,
+)
 
-from .helpers import default_answer, drive, merge_data, new_conn
+from .helpers import default_answer, merge_data, new_conn
 
 # Pieces of body lines: dots at the start, long runs, bare CR and LF, NUL, UTF-8.
 PIECES = [b".", b"..", b"a", b"text ", b"\r", b"\n", b"\0", b"\xc3\xa9", b"x" * 700]
@@ -57,15 +68,34 @@ def answer(event: Event) -> Reply:
 
 CONFIGS = [
     {},
+    {"bad_line_endings": "close"},
     {"bad_line_endings": "pass", "long_lines": "pass"},
     {"extensions": Extensions(size=900)},
 ]
 
 
-def run(data: list[bytes], config: dict[str, object]) -> tuple[list[Event], bytes]:
+def run(data: list[bytes], config: dict[str, object]) -> tuple[list[object], bytes]:
+    """The adapter loop over ``data``; a RemoteProtocolError is recorded as an
+    event, followed by its reply."""
     conn = new_conn(**config)
-    events, out = drive(conn, data, answer, eof=True)
-    return merge_data(events), out
+    pending = iter([c for c in data if c])
+    events: list[object] = []
+    out = b""
+    while True:
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as error:
+            events.append(("RemoteProtocolError", error.reply.code))
+            return merge_data(events), out + conn.send(error.reply)
+        if event is NEED_DATA:
+            conn.receive_data(next(pending, b""))
+            continue
+        assert isinstance(event, Event)
+        events.append(event)
+        if isinstance(event, ConnectionClosed):
+            return merge_data(events), out
+        if not isinstance(event, MessageData):
+            out += conn.send(answer(event))
 
 
 @settings(max_examples=80)

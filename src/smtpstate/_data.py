@@ -76,6 +76,9 @@ class DataReader:
         self._at_line_start = True
         self._line_length = 0  # octets of the current line seen so far (without LF)
         self._ended = False
+        # Policy "close": raised on the read after the one that delivered the
+        # octets before the fault, so the delivered part does not depend on the cuts.
+        self._close_error: RemoteProtocolError | None = None
         self.size = 0
         self.oversized = False
         self.bad_line_endings = False
@@ -89,6 +92,8 @@ class DataReader:
         """The next piece of body (b"" when nothing can be delivered from what was
         consumed), ``END`` once the terminator has been consumed, or None when
         more bytes are needed."""
+        if self._close_error is not None:
+            raise self._close_error
         if self._ended:
             return END
         data = buffer.data
@@ -149,14 +154,15 @@ class DataReader:
             stop = self._max_size - self.size
         self.size += len(segment)
         if self._line_endings_policy != "pass" and _has_bad_line_ending(segment):
-            if self._line_endings_policy == "close":
-                raise RemoteProtocolError(
-                    "bare CR, bare LF or NUL in message body", REPLY_CLOSE_BAD_LINE_ENDINGS
-                )
-            self.bad_line_endings = True
             fault = _BAD_LINE_ENDING.search(segment)
             assert fault is not None
             stop = min(stop, fault.start())
+            if self._line_endings_policy == "close":
+                self._close_error = RemoteProtocolError(
+                    "bare CR, bare LF or NUL in message body", REPLY_CLOSE_BAD_LINE_ENDINGS
+                )
+            else:
+                self.bad_line_endings = True
         open_line = self._line_length
         if self._has_long_line(segment) and self._long_lines_policy == "reject":
             self.long_lines = True
