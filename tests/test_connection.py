@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from smtpstate import (
@@ -128,3 +130,29 @@ def test_rcpt_refused_by_the_app_then_data_gets_554_until_one_is_accepted() -> N
         b"354 End data with <CR><LF>.<CR><LF>\r\n"
     )
     assert conn.state is State.IN_DATA
+
+
+def _byte_by_byte_cost(data: bytes, prefix: bytes) -> float:
+    conn = new_conn()
+    drive(conn, prefix)
+    start = time.perf_counter()
+    for i in range(len(data)):
+        conn.receive_data(data[i : i + 1])
+        while conn.next_event() is not NEED_DATA:
+            pass
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize(
+    ("unit", "prefix"),
+    [
+        (b"x" * 70 + b"\r\n", EHLO_MAIL + b"DATA\r\n"),  # a body
+        (b"y" * 72, b""),  # one endless command line
+    ],
+)
+def test_cost_grows_linearly_byte_by_byte(unit: bytes, prefix: bytes) -> None:
+    """Four times the bytes, one at a time, cost about four times as much (a
+    rescanning buffer would cost sixteen times)."""
+    small = min(_byte_by_byte_cost(unit * 200, prefix) for _ in range(3))
+    large = min(_byte_by_byte_cost(unit * 800, prefix) for _ in range(3))
+    assert large < small * 9

@@ -8,6 +8,7 @@ import pytest
 
 from smtpstate import (
     NEED_DATA,
+    PAUSED,
     CommandRejected,
     ConnectionClosed,
     Event,
@@ -109,3 +110,12 @@ def test_error_state_refuses_everything(state: State) -> None:
         conn.next_event()
     with pytest.raises(LocalProtocolError):
         conn.send(default_answer(ConnectionClosed()))
+
+
+@pytest.mark.parametrize("line", COMMANDS)
+def test_before_the_greeting_every_command_waits(line: bytes) -> None:
+    """In CONNECTED the greeting is owed first: no command is read."""
+    conn = new_conn(greet=False)
+    conn.receive_data(line + b"\r\n")
+    assert conn.next_event() is PAUSED
+    assert conn.trailing_data == (line + b"\r\n", False)
