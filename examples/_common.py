@@ -189,7 +189,11 @@ class Spool:
         self._new = os.path.join(maildir, "new", name)
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
-        self._file.write(head)
+        try:
+            self._file.write(head)
+        except BaseException:
+            self.discard()
+            raise
 
     def write(self, data: bytes) -> None:
         if self._file is not None:
@@ -237,7 +241,10 @@ def _tcp_info(peer: tuple[Any, ...] | None) -> str:
     """The TCP-info of a Received: header (RFC 5321 4.4): the address literal."""
     if not peer:
         return "unknown"
-    ip = ipaddress.ip_address(peer[0])
+    try:
+        ip = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return "unknown"
     return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
 
 
@@ -304,6 +311,8 @@ class Session:
 
     def _unsolicited(self, reply: Reply) -> bytes:
         self._drop_spool()
+        if self.conn.state in (State.CLOSED, State.ERROR):
+            return b""  # the session already ended with its last reply
         if self.conn.awaiting_reply is not None:
             return self.conn.send(reply)
         # The engine refuses a reply when no command is owed one (it raises
