@@ -155,7 +155,7 @@ class DataReader:
         self.size += len(segment)
         if self._line_endings_policy != "pass" and _has_bad_line_ending(segment):
             fault = _BAD_LINE_ENDING.search(segment)
-            assert fault is not None
+            assert fault is not None  # the counts above found one
             stop = min(stop, fault.start())
             if self._line_endings_policy == "close":
                 self._close_error = RemoteProtocolError(
