@@ -35,6 +35,8 @@ _LABELS = {
     "Verify": "VRFY",
     "Expand": "EXPN",
     "Help": "HELP",
+    "StartTLS": "STARTTLS",
+    "Handshake": "TLS handshake done",
 }
 
 
@@ -46,7 +48,7 @@ def _codes(command: type, outcome: Outcome) -> str:
     """The reply codes that give ``outcome`` to ``command`` (RFC 5321 4.3.2)."""
     if outcome is Outcome.ACCEPT:
         codes = _state.ACCEPT_CODES.get(command, frozenset())
-        return "/".join(str(code) for code in sorted(codes)) or "2xx/3xx"
+        return "/".join(str(code) for code in sorted(codes)) or "none"
     if command.__name__ == "Greeting":
         codes = getattr(_state, "GREETING_REJECT_CODES", frozenset())
         return "/".join(str(code) for code in sorted(codes)) or "4xx/5xx"
@@ -78,7 +80,8 @@ def render() -> str:
         " Do not edit by hand. -->",
         "",
         "Every arrow is a row of `TRANSITIONS`: the state a command leads to when the",
-        "application accepts it (with one of the codes in the table's Reply column), or,",
+        "application accepts it (with one of the codes in the table's Reply column; `none`",
+        "marks a step that is not a reply), or,",
         "where an arrow names reply codes, when it rejects it. Rules that the table does",
         "not spell out row by row:",
         "",
