@@ -18,6 +18,7 @@ from smtpstate import (
     Quit,
     Reply,
     ServerConnection,
+    State,
     UnknownCommand,
 )
 
@@ -75,7 +76,10 @@ def drive(
             else:
                 conn.receive_data(chunk)
             continue
-        assert event is not PAUSED, "drive() answers every command, so never PAUSED"
+        if event is PAUSED:
+            # drive() answers every command, so only a TLS hand-off pauses.
+            assert conn.state is State.TLS_PENDING
+            return events, bytes(out)
         assert isinstance(event, Event)
         events.append(event)
         if isinstance(event, ConnectionClosed):

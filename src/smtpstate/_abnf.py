@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DOMAIN", "ESMTP_KEYWORD", "ESMTP_VALUE", "LDH_STR", "PATH"]
+__all__ = ["DOMAIN", "ESMTP_KEYWORD", "ESMTP_VALUE", "LDH_STR", "PATH", "XTEXT", "decode_xtext"]
 
 # RFC 6531 3.3: UTF8-non-ascii = UTF8-2 / UTF8-3 / UTF8-4
 _NON_ASCII = "\u0080-\U0010ffff"
@@ -58,4 +58,11 @@ ESMTP_KEYWORD = re.compile("[A-Za-z0-9][-A-Za-z0-9]*")
 ESMTP_VALUE = re.compile(f"[\\x21-\\x3c\\x3e-\\x7e{_NON_ASCII}]+")
 
 # RFC 3461 4 / RFC 4954 5: xtext = *( xchar / hexchar ), hexchar = "+" 2(HEX)
+# xchar = any ASCII CHAR between "!" (33) and "~" (126) inclusive, except "+" and "=".
 XTEXT = re.compile(r"(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*")
+_HEXCHAR = re.compile(r"\+([0-9A-F]{2})")
+
+
+def decode_xtext(text: str) -> str:
+    """Decode xtext that ``XTEXT`` matched: each "+XX" stands for one octet."""
+    return _HEXCHAR.sub(lambda match: chr(int(match[1], 16)), text)

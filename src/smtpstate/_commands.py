@@ -26,11 +26,12 @@ from ._events import (
     Quit,
     RcptTo,
     Reset,
+    StartTLS,
     Verify,
 )
 from ._replies import Reply
 
-__all__ = ["parse_arguments", "reject", "split_line"]
+__all__ = ["KNOWN_VERBS", "parse_arguments", "parse_auth", "reject", "split_line"]
 
 # RFC 5321 4.5.3.1.1-3: local-part 64, domain 255, path 256 octets (with brackets).
 MAX_LOCAL_PART = 64
@@ -42,6 +43,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _POSTMASTER = re.compile("<postmaster>", re.IGNORECASE)
 _FROM = re.compile("FROM: *", re.IGNORECASE)
 _TO = re.compile("TO: *", re.IGNORECASE)
+# RFC 4954 8: sasl-mech = 1*20mech-char; mech-char = UPPER-ALPHA / DIGIT / "-" / "_"
+# (matched without regard to case, as SMTP verbs are).
+_SASL_MECH = re.compile("[A-Za-z0-9_-]{1,20}")
 _IPV4_LITERAL = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
@@ -224,10 +228,21 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "DATA": _no_argument(DataStart),
     "RSET": _no_argument(Reset),
     "QUIT": _no_argument(Quit),
+    "STARTTLS": _no_argument(StartTLS),  # RFC 3207 4: 501 for an argument
     "NOOP": lambda verb, argument: Noop(argument=argument.strip(" ")),
     "HELP": lambda verb, argument: Help(argument=argument.strip(" ")),
     "VRFY": _needs_argument,
     "EXPN": _needs_argument,
 }
 
-KNOWN_VERBS = frozenset(_PARSERS)
+# AUTH is parsed by parse_auth: what it becomes depends on its mechanism.
+KNOWN_VERBS = frozenset(_PARSERS) | {"AUTH"}
+
+
+def parse_auth(argument: str) -> tuple[str, str | None] | CommandRejected:
+    """RFC 4954 4: ``AUTH mechanism [initial-response]``; the mechanism name
+    upper-cased, the initial response still base64 (or "=")."""
+    mechanism, _, initial = argument.strip(" ").partition(" ")
+    if not _SASL_MECH.fullmatch(mechanism) or " " in initial.strip(" "):
+        return reject("AUTH", 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]")
+    return mechanism.upper(), initial.strip(" ") or None

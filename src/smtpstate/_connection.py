@@ -3,14 +3,17 @@ state table and the reply writer, joined into one object with no I/O."""
 
 from __future__ import annotations
 
+import base64
 import enum
 from typing import NoReturn
 
 from . import _state
-from ._commands import KNOWN_VERBS, parse_arguments, reject, split_line
+from ._commands import KNOWN_VERBS, parse_arguments, parse_auth, reject, split_line
 from ._data import END, BodyPolicy, DataReader, LongLinePolicy
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
+    AuthChallenge,
+    Authenticate,
     Command,
     CommandRejected,
     ConnectionClosed,
@@ -26,13 +29,15 @@ from ._events import (
     Quit,
     RcptTo,
     Reset,
+    StartTLS,
     UnknownCommand,
     Verify,
 )
 from ._extensions import Extensions
 from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
-from ._state import Greeting, Outcome, State
+from ._sasl import Mechanism, SaslError, decode_base64
+from ._state import Greeting, Handshake, Outcome, State
 
 __all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
 
@@ -60,11 +65,28 @@ _VERB_EVENTS: dict[str, type[Command]] = {
     "VRFY": Verify,
     "EXPN": Expand,
     "HELP": Help,
+    "STARTTLS": StartTLS,
+    "AUTH": AuthChallenge,  # or Authenticate: both are in sequence in the same states
 }
 assert set(_VERB_EVENTS) == KNOWN_VERBS
 
 _TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA})
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
+
+# RFC 4954 4: 12288 octets is enough for the responses of deployed mechanisms.
+MAX_AUTH_LINE = 12288
+# Lines that show an HTTP client (or a proxy abuser) at the SMTP port.
+_HTTP_VERBS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "HOST:"}
+)
+# RFC 2920 3.1: commands that must end a group, whose input must not run ahead.
+_GROUP_ENDERS = frozenset(
+    {"EHLO", "HELO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "STARTTLS", "AUTH"}
+)
+
+REPLY_TOO_MANY_ERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
+REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", "4.7.0")
+REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
 
 
 class ServerConnection:
@@ -85,6 +107,10 @@ class ServerConnection:
         max_recipients: int = 100,
         bad_line_endings: BodyPolicy = "reject",
         long_lines: LongLinePolicy = "reject",
+        max_errors: int | None = 20,
+        require_tls: bool = False,
+        require_auth: bool = False,
+        strict_pipelining: bool = False,
     ) -> None:
         if max_command_line < 512:
             raise ValueError("max_command_line must be at least 512 (RFC 5321 4.5.3.1.4)")
@@ -98,6 +124,8 @@ class ServerConnection:
             )
         if long_lines not in ("reject", "pass"):
             raise ValueError(f"long_lines must be reject or pass: {long_lines!r}")
+        if max_errors is not None and max_errors < 1:
+            raise ValueError("max_errors must be None or at least 1")
         self.hostname = hostname
         self.extensions = extensions if extensions is not None else Extensions()
         self.max_command_line = max_command_line
@@ -105,6 +133,10 @@ class ServerConnection:
         self.max_recipients = max_recipients
         self.bad_line_endings: BodyPolicy = bad_line_endings
         self.long_lines: LongLinePolicy = long_lines
+        self.max_errors = max_errors
+        self.require_tls = require_tls
+        self.require_auth = require_auth
+        self.strict_pipelining = strict_pipelining
         self.rejected_count = 0
         self._state = State.CONNECTED
         self._awaiting: Command | None = Greeting()
@@ -116,6 +148,9 @@ class ServerConnection:
         self._final_reply_sent = False
         # What the session has learnt (RFC 5321 4.1.4: HELO/EHLO and RSET clear
         # the transaction part).
+        self._tls_active = False
+        self._authenticated: str | None = None
+        self._mechanism: Mechanism | None = None  # the SASL exchange under way
         self._extended: bool | None = None  # None before HELO/EHLO
         self._utf8_transaction = False
         self._recipients = 0
@@ -138,6 +173,17 @@ class ServerConnection:
         return bytes(self._buffer), self._eof
 
     @property
+    def tls_active(self) -> bool:
+        """Whether ``tls_established()`` was called: the session runs over TLS."""
+        return self._tls_active
+
+    @property
+    def authenticated(self) -> str | None:
+        """The identity AUTH established (authorization identity, else the
+        user name), or None."""
+        return self._authenticated
+
+    @property
     def recipients(self) -> int:
         """Recipients accepted in the current transaction."""
         return self._recipients
@@ -145,11 +191,17 @@ class ServerConnection:
     # -- receiving ------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        """Add bytes from the client; ``b""`` means the client closed its side."""
+        """Add bytes from the client; ``b""`` means the client closed its side.
+
+        Between the 220 to STARTTLS and ``tls_established()`` bytes are
+        plaintext sent ahead of the handshake: they are dropped, never parsed
+        (RFC 3207 4.2; CVE-2011-0411).
+        """
         if data:
             if self._eof:
                 raise RuntimeError("received data after the end of the stream")
-            self._buffer.append(data)
+            if self._state is not State.TLS_PENDING:
+                self._buffer.append(data)
         else:
             self._eof = True
 
@@ -159,13 +211,17 @@ class ServerConnection:
             if self._remote_error is not None:
                 raise self._remote_error
             raise LocalProtocolError("the connection is in the ERROR state")
-        if self._awaiting is not None:
+        if self._awaiting is not None or self._state is State.TLS_PENDING:
             return PAUSED
         if self._closed_event is not None:
             return self._closed_event
         try:
+            if self.max_errors is not None and self.rejected_count >= self.max_errors:
+                raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
             if self._data_reader is not None:
                 return self._next_body_event(self._data_reader)
+            if self._mechanism is not None:
+                return self._next_auth_event(self._mechanism)
             return self._next_command_event()
         except RemoteProtocolError as error:
             self._state = State.ERROR
@@ -184,10 +240,29 @@ class ServerConnection:
             event: Command = reject("", 500, "5.5.2", "Line too long")
         else:
             event = self._command(line)
+        return self._owe(event)
+
+    def _owe(self, event: Command) -> Command:
         if isinstance(event, (CommandRejected, UnknownCommand)):
             self.rejected_count += 1
         self._awaiting = event
         return event
+
+    def _next_auth_event(self, mechanism: Mechanism) -> Event | Sentinel:
+        """A line of the SASL exchange (RFC 4954 4): base64, or "*" to cancel."""
+        line = self._buffer.extract_line(MAX_AUTH_LINE)
+        if line is None:
+            return self._client_closed() if self._eof else NEED_DATA
+        if line is LINE_TOO_LONG:
+            return self._owe(reject("AUTH", 500, "5.5.6", "Authentication line too long"))
+        if line == b"*":
+            return self._owe(reject("AUTH", 501, "5.0.0", "Authentication cancelled"))
+        try:
+            return self._owe(
+                self._sasl_event(mechanism, mechanism.step(decode_base64(line.decode("latin-1"))))
+            )
+        except SaslError as error:
+            return self._owe(reject("AUTH", error.code, error.enhanced, error.reason))
 
     def _next_body_event(self, reader: DataReader) -> Event | Sentinel:
         while True:
@@ -216,6 +291,15 @@ class ServerConnection:
         if isinstance(split, CommandRejected):
             return split
         verb, argument = split
+        if verb in _HTTP_VERBS:
+            raise RemoteProtocolError(f"HTTP request line at the SMTP port: {verb}", REPLY_HTTP)
+        if (
+            self.strict_pipelining
+            and len(self._buffer)
+            and (verb in _GROUP_ENDERS or not (self._extended and self.extensions.pipelining))
+        ):
+            # RFC 2920 3.1: the client sent ahead where it must wait for a reply.
+            raise RemoteProtocolError(f"input sent ahead of the reply to {verb}", REPLY_EARLY_INPUT)
         if self._state is State.REFUSED and verb != "QUIT":
             # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
             return reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
@@ -224,16 +308,66 @@ class ServerConnection:
             return UnknownCommand(
                 verb=verb, argument=argument, reply=Reply(500, "Command not recognized", "5.5.1")
             )
-        if (verb == "HELP" and not self.extensions.help) or (
-            verb == "EXPN" and not self.extensions.expn
+        ext = self.extensions
+        if (
+            (verb == "HELP" and not ext.help)
+            or (verb == "EXPN" and not ext.expn)
+            or (verb == "STARTTLS" and not ext.starttls)
+            or (verb == "AUTH" and not ext.auth)
         ):
             return reject(verb, 502, "5.5.1", "Command not implemented")
+        if verb == "STARTTLS" and self._tls_active:
+            return reject(verb, 503, "5.5.1", "TLS is already active")
         if not _state.allowed(self._state, command_type):
             return self._out_of_sequence(verb, command_type)
+        if verb in ("MAIL", "AUTH") and self.require_tls and not self._tls_active:
+            return reject(verb, 530, "5.7.0", "Must issue a STARTTLS command first")
+        if verb == "AUTH":
+            return self._auth_command(argument)
+        if verb == "MAIL" and self.require_auth and self._authenticated is None:
+            return reject(verb, 530, "5.7.0", "Authentication required")
         event = parse_arguments(verb, argument)
         if isinstance(event, CommandRejected):
             return event
         return self._check_context(verb, event, line.isascii())
+
+    def _auth_command(self, argument: str) -> Command:
+        """AUTH mechanism [initial-response] (RFC 4954 4)."""
+        if not self._extended:
+            return reject("AUTH", 503, "5.5.1", "Send EHLO first")
+        if self._authenticated is not None:
+            return reject("AUTH", 503, "5.5.1", "Already authenticated")
+        parsed = parse_auth(argument)
+        if isinstance(parsed, CommandRejected):
+            return parsed
+        name, initial = parsed
+        mechanism_type = self.extensions.mechanisms.get(name)
+        if mechanism_type is None:
+            return reject("AUTH", 504, "5.5.4", f"Unrecognized authentication type {name}")
+        if not self.extensions.usable(mechanism_type, self._tls_active):
+            return reject(
+                "AUTH", 538, "5.7.11", "Encryption required for requested authentication mechanism"
+            )
+        if initial is not None and not mechanism_type.client_first:
+            return reject("AUTH", 501, "5.7.0", f"{name} does not take an initial response")
+        mechanism = mechanism_type(self.hostname)
+        try:
+            response = (
+                None if initial is None else b"" if initial == "=" else decode_base64(initial)
+            )
+            return self._sasl_event(mechanism, mechanism.start(response))
+        except SaslError as error:
+            return reject("AUTH", error.code, error.enhanced, error.reason)
+
+    def _sasl_event(self, mechanism: Mechanism, result: bytes | Authenticate) -> Command:
+        if isinstance(result, Authenticate):
+            self._mechanism = None
+            return result
+        self._mechanism = mechanism
+        challenge = base64.b64encode(result).decode("ascii")
+        return AuthChallenge(
+            mechanism=mechanism.name, challenge=result, reply=Reply(334, challenge)
+        )
 
     def _out_of_sequence(self, verb: str, command_type: type[Command]) -> CommandRejected:
         if command_type is DataStart and self._state is State.IN_MAIL and self._rejected_recipients:
@@ -280,11 +414,17 @@ class ServerConnection:
             return self._send_final(reply)
         command = self._awaiting
         if command is None:
+            if reply.code in _SESSION_REPLY_CODES and self._state is not State.CLOSED:
+                # RFC 5321 3.8: the server may close with 421 at any time (a
+                # timeout, a shutdown), even when no command is waiting.
+                data = reply.to_bytes(self.extensions.enhanced_status_codes)
+                self._apply(None, None)
+                return data
             self._fail("no reply is owed: no command is waiting for one")
         outcome = self._outcome(command, reply)
         enhanced = self.extensions.enhanced_status_codes and not _is_hello(command)
         extra = (
-            self.extensions.ehlo_keywords()
+            self.extensions.ehlo_keywords(self._tls_active)
             if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT
             else ()
         )
@@ -323,18 +463,33 @@ class ServerConnection:
             return Outcome.REJECT
         self._fail(f"{code} is not a valid reply to {name}")
 
-    def _apply(self, command: Command, outcome: Outcome | None) -> None:
+    def tls_established(self) -> None:
+        """The adapter finished the TLS handshake after the 220 to STARTTLS.
+        The session starts again and forgets all it learnt (RFC 3207 4.2)."""
+        if self._state is not State.TLS_PENDING:
+            raise LocalProtocolError(
+                f"tls_established() in state {self._state.name}, not TLS_PENDING"
+            )
+        self._tls_active = True
+        self._apply(Handshake(), Outcome.ACCEPT)
+
+    def _apply(self, command: Command | None, outcome: Outcome | None) -> None:
         """Move along the table and keep the session's bookkeeping."""
         previous = self._state
-        if outcome is None:  # 421: the server closes (RFC 5321 3.8)
+        if command is None or outcome is None:  # 421: the server closes (RFC 5321 3.8)
             self._state = State.CLOSED
             self._data_reader = None
+            self._mechanism = None
         else:
             self._state = _state.next_state(previous, type(command), outcome)
         if self._state is State.CLOSED:
-            # QUIT or 421 inside a transaction abandons it. Only a client close
-            # can come mid-body: a reply there answers the complete body.
-            self._closed_event = ConnectionClosed(mid_transaction=previous in _TRANSACTION_STATES)
+            # QUIT or 421 inside a transaction abandons it. A reply to the end
+            # of a body answers a complete body; only an unsolicited 421 (or a
+            # client close) can cut one off.
+            self._closed_event = ConnectionClosed(
+                mid_transaction=previous in _TRANSACTION_STATES,
+                mid_body=command is None and previous is State.IN_DATA,
+            )
             return
         if isinstance(command, Hello) and outcome is Outcome.ACCEPT:
             self._extended = command.extended
@@ -354,6 +509,18 @@ class ServerConnection:
             )
         elif isinstance(command, EndOfMessage):
             self._data_reader = None
+        elif isinstance(command, StartTLS) and outcome is Outcome.ACCEPT:
+            self._buffer.clear()  # plaintext sent ahead of the handshake is never parsed
+        elif isinstance(command, Handshake):
+            self._extended = None
+            self._authenticated = None
+        elif isinstance(command, Authenticate):
+            if outcome is Outcome.ACCEPT:
+                self._authenticated = command.authorization_id or command.username
+            else:
+                self.rejected_count += 1  # a failed AUTH counts against the error budget
+        if self._state is not State.AUTH_EXCHANGE:
+            self._mechanism = None
         if self._state in (State.READY, State.AWAIT_HELLO):
             self._utf8_transaction = False
             self._recipients = 0

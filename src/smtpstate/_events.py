@@ -7,12 +7,17 @@ Text fields are ``str`` decoded strictly (ASCII, or UTF-8 after SMTPUTF8).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._abnf import decode_xtext
 from ._replies import Reply
 
 __all__ = [
+    "AuthChallenge",
+    "Authenticate",
     "Command",
     "CommandRejected",
     "ConnectionClosed",
@@ -29,6 +34,7 @@ __all__ = [
     "Quit",
     "RcptTo",
     "Reset",
+    "StartTLS",
     "UnknownCommand",
     "Verify",
 ]
@@ -102,6 +108,13 @@ class MailFrom(Command):
     def smtputf8(self) -> bool:
         """Whether the client asked for SMTPUTF8 (RFC 6531)."""
         return "SMTPUTF8" in self.params
+
+    @property
+    def auth(self) -> str | None:
+        """The AUTH= parameter (RFC 4954 5), xtext-decoded: the identity that
+        submitted the message, "<>" for unknown, or None when absent."""
+        value = self.params.get("AUTH")
+        return decode_xtext(value) if value is not None else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +195,55 @@ class Help(Command):
     """HELP (only when enabled): 211 or 214."""
 
     argument: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartTLS(Command):
+    """STARTTLS (RFC 3207). Answer 220 and start the TLS handshake, then call
+    ``tls_established()``; or 454 to stay in plaintext."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthChallenge(Command):
+    """The SASL mechanism needs another response from the client (RFC 4954 4).
+
+    ``reply`` is the 334 with the base64 challenge; send it (or a 4xx/5xx to
+    end the exchange). This is the engine's half of the AUTH dialogue, handed
+    to the application so that every reply still goes through ``send``.
+    """
+
+    mechanism: str
+    challenge: bytes
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Authenticate(Command):
+    """The client finished a SASL exchange: check the credentials and answer
+    235 (authenticated), or 535 (bad credentials), 454, 534...
+
+    ``username`` is the authentication identity and ``authorization_id`` the
+    identity to act as (empty: the same). PLAIN and LOGIN carry ``password``;
+    CRAM-MD5 carries ``challenge`` and ``digest``; ``check_password`` works for
+    all three. Mechanisms added by the application may use ``extra``.
+    """
+
+    mechanism: str
+    username: str
+    authorization_id: str = ""
+    password: str | None = field(default=None, repr=False)
+    challenge: bytes | None = None
+    digest: str | None = field(default=None, repr=False)
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def check_password(self, password: str) -> bool:
+        """Whether the client proved it knows ``password``, in constant time."""
+        if self.password is not None:
+            return hmac.compare_digest(self.password.encode(), password.encode())
+        if self.challenge is not None and self.digest is not None:
+            expected = hmac.new(password.encode(), self.challenge, hashlib.md5).hexdigest()
+            return hmac.compare_digest(expected, self.digest)
+        raise ValueError(f"{self.mechanism} carries no password proof to check")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,11 +7,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ._abnf import XTEXT, decode_xtext
 from ._commands import reject
 from ._events import CommandRejected
+from ._sasl import BUILT_IN, Mechanism
 
 __all__ = ["Extensions"]
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 # RFC 1870 4: size-value ::= 1*20DIGIT (ASCII digits: str.isdigit() also takes "²").
 _SIZE_VALUE = re.compile("[0-9]{1,20}")
 
@@ -24,6 +27,12 @@ class Extensions:
     a positive number of octets to advertise and enforce it (RFC 1870).
     ``smtputf8`` needs ``eightbitmime`` (RFC 6531 3.1). ``help`` and ``expn``
     enable those optional commands; when off they are answered 502.
+
+    ``starttls`` offers STARTTLS until TLS is active (RFC 3207). ``auth`` lists
+    the SASL mechanisms for AUTH (RFC 4954): names of the built-in ones
+    ("PLAIN", "LOGIN", "CRAM-MD5") or ``Mechanism`` subclasses. Mechanisms that
+    send a password in the clear are offered and accepted only under TLS,
+    unless ``auth_without_tls`` allows them.
     """
 
     pipelining: bool = True
@@ -33,16 +42,40 @@ class Extensions:
     enhanced_status_codes: bool = True
     help: bool = False
     expn: bool = False
+    starttls: bool = False
+    auth: tuple[str | type[Mechanism], ...] = ()
+    auth_without_tls: bool = False
 
     def __post_init__(self) -> None:
         if self.size is not None and (type(self.size) is not int or self.size < 0):
             raise ValueError(f"size must be None or an int >= 0, not {self.size!r}")
         if self.smtputf8 and not self.eightbitmime:
             raise ValueError("SMTPUTF8 requires 8BITMIME (RFC 6531 3.1)")
+        for mechanism in self.auth:
+            if isinstance(mechanism, str) and mechanism.upper() not in BUILT_IN:
+                raise ValueError(f"unknown SASL mechanism {mechanism!r}: pass a Mechanism class")
 
-    def ehlo_keywords(self) -> list[str]:
+    @property
+    def mechanisms(self) -> dict[str, type[Mechanism]]:
+        """The AUTH mechanisms by upper-cased name, in the configured order."""
+        found: dict[str, type[Mechanism]] = {}
+        for mechanism in self.auth:
+            cls = BUILT_IN[mechanism.upper()] if isinstance(mechanism, str) else mechanism
+            found[cls.name.upper()] = cls
+        return found
+
+    def usable(self, mechanism: type[Mechanism], tls_active: bool) -> bool:
+        """Whether ``mechanism`` may run now (RFC 4954 4, last paragraph)."""
+        return tls_active or self.auth_without_tls or not mechanism.plaintext
+
+    def ehlo_keywords(self, tls_active: bool = False) -> list[str]:
         """The EHLO reply lines after the greeting line, in a stable order."""
         keywords = []
+        if self.starttls and not tls_active:
+            keywords.append("STARTTLS")  # RFC 3207 4.2: not offered again under TLS
+        usable = [name for name, m in self.mechanisms.items() if self.usable(m, tls_active)]
+        if usable:
+            keywords.append("AUTH " + " ".join(usable))
         if self.pipelining:
             keywords.append("PIPELINING")
         if self.size is not None:
@@ -80,6 +113,14 @@ class Extensions:
             elif keyword == "SMTPUTF8" and self.smtputf8:
                 if value is not None:
                     return reject("MAIL", 501, "5.5.4", "SMTPUTF8 takes no value")
+            elif keyword == "AUTH" and self.auth:
+                # RFC 4954 5: AUTH=<xtext mailbox> or AUTH=<>, taken as given.
+                if (
+                    value is None
+                    or not XTEXT.fullmatch(value)
+                    or _CONTROL.search(decode_xtext(value))
+                ):
+                    return reject("MAIL", 501, "5.5.4", "AUTH needs an xtext identity or <>")
             else:
                 return reject("MAIL", 555, "5.5.4", f"Unsupported parameter {keyword}")
         return None

@@ -81,7 +81,8 @@ class Reply:
         room = MAX_REPLY_LINE - 4 - 2 - len(prefix.encode())
         texts: list[str] = []
         for line in (*self.lines, *extra_lines):
-            texts.extend(_split_line(line, room))
+            # RFC 4954 4: a 334 challenge is one line of base64, however long.
+            texts.extend([line] if self.code == 334 else _split_line(line, room))
         code = str(self.code)
         last = len(texts) - 1
         return "".join(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import enum
 
 from ._events import (
+    AuthChallenge,
+    Authenticate,
     Command,
     CommandRejected,
     DataStart,
@@ -27,6 +29,7 @@ from ._events import (
     Quit,
     RcptTo,
     Reset,
+    StartTLS,
     UnknownCommand,
     Verify,
 )
@@ -44,6 +47,8 @@ class State(enum.Enum):
     IN_MAIL = "IN_MAIL"  # MAIL accepted, no recipient yet
     HAS_RCPT = "HAS_RCPT"  # at least one recipient accepted
     IN_DATA = "IN_DATA"  # 354 sent: the message body is arriving
+    AUTH_EXCHANGE = "AUTH_EXCHANGE"  # 334 sent: the next line is a SASL response
+    TLS_PENDING = "TLS_PENDING"  # 220 to STARTTLS sent: the adapter runs the handshake
     CLOSED = "CLOSED"  # the session is over (221, 421, or the client closed)
     ERROR = "ERROR"  # a protocol error ended the connection
 
@@ -55,6 +60,12 @@ class Outcome(enum.Enum):
 
 class Greeting(Command):
     """Stands for the connection's opening in the table: the greeting is its reply."""
+
+    __slots__ = ()
+
+
+class Handshake(Command):
+    """Stands for the finished TLS handshake (``tls_established()``) in the table."""
 
     __slots__ = ()
 
@@ -80,6 +91,18 @@ TRANSITIONS: dict[tuple[State, type[Command], Outcome], State] = {
     # The transaction ends with the body's reply, whatever it is (RFC 5321 4.1.1.4).
     (S.IN_DATA, EndOfMessage, A): S.READY,
     (S.IN_DATA, EndOfMessage, R): S.READY,
+    # STARTTLS (RFC 3207 4.2): after the handshake the session starts again.
+    (S.READY, StartTLS, A): S.TLS_PENDING,
+    (S.TLS_PENDING, Handshake, A): S.AWAIT_HELLO,
+    # AUTH (RFC 4954 4): outside a transaction, after EHLO. A 334 enters the
+    # exchange; its end (235, a failure, "*", a bad line) comes back to READY.
+    (S.READY, AuthChallenge, A): S.AUTH_EXCHANGE,
+    (S.READY, Authenticate, A): S.READY,
+    (S.AUTH_EXCHANGE, AuthChallenge, A): S.AUTH_EXCHANGE,
+    (S.AUTH_EXCHANGE, AuthChallenge, R): S.READY,
+    (S.AUTH_EXCHANGE, Authenticate, A): S.READY,
+    (S.AUTH_EXCHANGE, Authenticate, R): S.READY,
+    (S.AUTH_EXCHANGE, CommandRejected, R): S.READY,
 }
 for _state in _SESSION:
     # HELO/EHLO clears the transaction (RFC 5321 4.1.4); RSET does too, but
@@ -105,6 +128,10 @@ ACCEPT_CODES: dict[type[Command], frozenset[int]] = {
     Verify: frozenset({250, 251, 252}),
     Expand: frozenset({250, 252}),
     Help: frozenset({211, 214}),
+    StartTLS: frozenset({220}),
+    AuthChallenge: frozenset({334}),
+    Authenticate: frozenset({235}),
+    Handshake: frozenset(),
     UnknownCommand: frozenset(),
     CommandRejected: frozenset(),
 }
@@ -133,6 +160,9 @@ def sequence_error(state: State, command: type[Command]) -> str:
     """The text of the 503 for ``command`` out of sequence in ``state``."""
     if state is State.AWAIT_HELLO:
         return "Send HELO or EHLO first"
+    if command in (StartTLS, AuthChallenge):
+        # RFC 4954 4: AUTH is not permitted during a mail transaction (503).
+        return "Not permitted during a mail transaction"
     if command is MailFrom:
         return "Nested MAIL command"
     if command is RcptTo:
