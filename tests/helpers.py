@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from smtpstate import (
     NEED_DATA,
     PAUSED,
+    AuthChallenge,
+    Authenticate,
     CommandRejected,
     ConnectionClosed,
     DataStart,
@@ -18,6 +20,7 @@ from smtpstate import (
     Quit,
     Reply,
     ServerConnection,
+    StartTLS,
     State,
     UnknownCommand,
 )
@@ -27,10 +30,20 @@ Answer = Callable[[Event], Reply]
 GREETING = Reply(220, "mx.example.org ESMTP")
 
 
+PASSWORD = "secret"
+
+
 def default_answer(event: Event) -> Reply:
-    """The suggested reply where there is one, else the ordinary success code."""
-    if isinstance(event, (CommandRejected, UnknownCommand)):
+    """The suggested reply where there is one, else the ordinary success code.
+    AUTH succeeds for the password ``PASSWORD``; STARTTLS is accepted."""
+    if isinstance(event, (CommandRejected, UnknownCommand, AuthChallenge)):
         return event.reply
+    if isinstance(event, Authenticate):
+        if event.check_password(PASSWORD):
+            return Reply(235, "Authentication succeeded", "2.7.0")
+        return Reply(535, "Authentication credentials invalid", "5.7.8")
+    if isinstance(event, StartTLS):
+        return Reply(220, "Ready to start TLS")
     if isinstance(event, EndOfMessage) and event.reply is not None:
         return event.reply
     if isinstance(event, DataStart):
