@@ -66,10 +66,18 @@ READ_SIZE = 64 * 1024  # bytes asked for per read
 # so the reply buffer stays bounded and the write blocks (back-pressure).
 WRITE_THRESHOLD = 16 * 1024
 
-# RFC 5321 4.5.3.2.7: a server SHOULD wait at least 5 minutes for the next command.
-DEFAULT_IDLE_TIMEOUT = 300.0
-# RFC 5321 4.5.3.2.5: 3 minutes for each data block.
-DEFAULT_DATA_TIMEOUT = 180.0
+# RFC 5321 4.5.3.2: the timeouts, in seconds, one per phase. The RFC states most of
+# them as the client's wait for a reply; the server waits as long for what comes next.
+DEFAULT_INITIAL_TIMEOUT = 300.0  # 4.5.3.2.1: after the greeting, for the first command
+DEFAULT_MAIL_TIMEOUT = 300.0  # 4.5.3.2.2: after MAIL, for RCPT
+DEFAULT_RCPT_TIMEOUT = 300.0  # 4.5.3.2.3: after RCPT, for RCPT or DATA
+DEFAULT_DATA_INIT_TIMEOUT = 120.0  # 4.5.3.2.4: after 354, for the first block of the body
+DEFAULT_DATA_TIMEOUT = 180.0  # 4.5.3.2.5: for each further block of the body
+DEFAULT_DATA_TERM_TIMEOUT = 600.0  # 4.5.3.2.6: to get the reply to <CRLF>.<CRLF> out
+DEFAULT_IDLE_TIMEOUT = 300.0  # 4.5.3.2.7: server timeout, for the next command
+# The whole body, from 354 to the terminator: a client trickling a byte per block
+# timeout cannot hold a connection for ever.
+DEFAULT_MESSAGE_DEADLINE = 600.0
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 # RFC 5321 4.5.3.1.8: a server MUST accept at least 100 recipients.
 MIN_RECIPIENTS = 100
@@ -86,6 +94,14 @@ class Config:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     data_timeout: float = DEFAULT_DATA_TIMEOUT
     discard: bool = False
+    initial_timeout: float = DEFAULT_INITIAL_TIMEOUT
+    mail_timeout: float = DEFAULT_MAIL_TIMEOUT
+    rcpt_timeout: float = DEFAULT_RCPT_TIMEOUT
+    data_init_timeout: float = DEFAULT_DATA_INIT_TIMEOUT
+    data_term_timeout: float = DEFAULT_DATA_TERM_TIMEOUT
+    message_deadline: float = DEFAULT_MESSAGE_DEADLINE
+    strict_pipelining: bool = False
+    max_errors: int | None = 20
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
@@ -123,14 +139,47 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         metavar="SECONDS",
         help="wait for the next block of a message body (RFC 5321 4.5.3.2.5: %(default)s)",
     )
+    for flag, default, rule in (
+        ("--initial-timeout", DEFAULT_INITIAL_TIMEOUT, "for the first command (4.5.3.2.1"),
+        ("--mail-timeout", DEFAULT_MAIL_TIMEOUT, "after MAIL (4.5.3.2.2"),
+        ("--rcpt-timeout", DEFAULT_RCPT_TIMEOUT, "after RCPT (4.5.3.2.3"),
+        ("--data-init-timeout", DEFAULT_DATA_INIT_TIMEOUT, "after 354 (4.5.3.2.4"),
+        ("--data-term-timeout", DEFAULT_DATA_TERM_TIMEOUT, "to answer a body (4.5.3.2.6"),
+    ):
+        p.add_argument(
+            flag, type=float, default=default, metavar="SECONDS", help=f"wait {rule}: %(default)s)"
+        )
+    p.add_argument(
+        "--message-deadline",
+        type=float,
+        default=DEFAULT_MESSAGE_DEADLINE,
+        metavar="SECONDS",
+        help="the whole body, from 354 to the final dot (%(default)s)",
+    )
+    p.add_argument(
+        "--strict-pipelining",
+        action="store_true",
+        help="554 and close when a client sends ahead where RFC 2920 3.1 says to wait",
+    )
+    p.add_argument(
+        "--max-errors",
+        type=int,
+        default=20,
+        metavar="N",
+        help="rejected commands before 421 4.7.0 and close, 0 for no limit (%(default)s)",
+    )
     p.add_argument("--discard", action="store_true", help="accept mail and drop it")
     args = p.parse_args(argv)
     if args.max_recipients < MIN_RECIPIENTS:
         p.error("--max-recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
     if args.max_message_size < 0:
         p.error("--max-message-size must be 0 (no limit) or more")
-    if args.idle_timeout <= 0 or args.data_timeout <= 0:
+    timeouts = (args.idle_timeout, args.data_timeout, args.initial_timeout, args.mail_timeout)
+    timeouts += (args.rcpt_timeout, args.data_init_timeout, args.data_term_timeout)
+    if min(timeouts) <= 0 or args.message_deadline <= 0:
         p.error("timeouts must be positive")
+    if args.max_errors < 0:
+        p.error("--max-errors must be 0 (no limit) or more")
     return Config(
         host=args.host,
         port=args.port,
@@ -141,6 +190,14 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         idle_timeout=args.idle_timeout,
         data_timeout=args.data_timeout,
         discard=args.discard,
+        initial_timeout=args.initial_timeout,
+        mail_timeout=args.mail_timeout,
+        rcpt_timeout=args.rcpt_timeout,
+        data_init_timeout=args.data_init_timeout,
+        data_term_timeout=args.data_term_timeout,
+        message_deadline=args.message_deadline,
+        strict_pipelining=args.strict_pipelining,
+        max_errors=args.max_errors or None,
     )
 
 
@@ -260,6 +317,8 @@ class Session:
             config.hostname,
             Extensions(size=config.max_message_size, smtputf8=True),
             max_recipients=config.max_recipients,
+            max_errors=config.max_errors,
+            strict_pipelining=config.strict_pipelining,
         )
         self._helo = ""
         self._extended = False
@@ -267,13 +326,39 @@ class Session:
         self._recipients: list[str] = []
         self._spool: Spool | None = None
         self._queue_id = ""
+        self._body_deadline: float | None = None  # time.monotonic() when the body must end
+        self._body_started = False
+        self._reply_to_body = False  # the unwritten replies answer a message's end
 
     @property
     def timeout(self) -> float:
-        """How long the next read may take (RFC 5321 4.5.3.2)."""
-        if self.conn.state is State.IN_DATA:
-            return self.config.data_timeout
-        return self.config.idle_timeout
+        """How long the next read may take: the RFC 5321 4.5.3.2 timeout of the
+        phase, and inside a body no longer than the message deadline allows."""
+        c, state = self.config, self.conn.state
+        if state is State.IN_DATA:
+            block = c.data_timeout if self._body_started else c.data_init_timeout
+            left = (self._body_deadline or 0.0) - time.monotonic()
+            return max(0.001, min(block, left))
+        if state is State.IN_MAIL:
+            return c.mail_timeout
+        if state is State.HAS_RCPT:
+            return c.rcpt_timeout
+        if state in (State.CONNECTED, State.AWAIT_HELLO):
+            return c.initial_timeout
+        return c.idle_timeout
+
+    @property
+    def write_timeout(self) -> float:
+        """How long writing the batched replies may take: the DATA termination
+        timeout (4.5.3.2.6) for the reply to a body, else the phase's timeout, so
+        a client that never reads is dropped (back-pressure)."""
+        if self._reply_to_body:
+            return max(self.config.data_term_timeout, self.timeout)
+        return self.timeout
+
+    def written(self) -> None:
+        """The adapter wrote every reply it had."""
+        self._reply_to_body = False
 
     def greeting(self) -> bytes:
         return self.conn.send(Reply(220, f"{self.config.hostname} ESMTP smtpstate example"))
@@ -281,6 +366,7 @@ class Session:
     def handle(self, event: Event | Sentinel) -> bytes:
         """Act on one event; return the bytes to write (empty for body data)."""
         if isinstance(event, MessageData):
+            self._body_started = True
             if self._spool is not None:
                 self._spool.write(event.data)
             return b""
@@ -313,12 +399,9 @@ class Session:
         self._drop_spool()
         if self.conn.state in (State.CLOSED, State.ERROR):
             return b""  # the session already ended with its last reply
-        if self.conn.awaiting_reply is not None:
-            return self.conn.send(reply)
-        # The engine refuses a reply when no command is owed one (it raises
-        # LocalProtocolError), but RFC 5321 3.8 lets a server send 421 at any time,
-        # so the bytes are made here.
-        return reply.to_bytes(self.conn.extensions.enhanced_status_codes)
+        # Owed or not, the engine sends a 421 (RFC 5321 3.8: the server may close
+        # at any time) and moves to CLOSED.
+        return self.conn.send(reply)
 
     def _drop_spool(self) -> None:
         if self._spool is not None:
@@ -355,8 +438,11 @@ class Session:
                     self._spool = Spool(self.config.maildir, self._trace_headers(queue_id))
                 except OSError:
                     return Reply(451, "Local error in processing", "4.3.0")
+            self._body_deadline = time.monotonic() + self.config.message_deadline
+            self._body_started = False
             return Reply(354, "End data with <CR><LF>.<CR><LF>")
         if isinstance(event, EndOfMessage):
+            self._reply_to_body = True
             return self._end_of_message(event)
         if isinstance(event, Reset):
             self._new_transaction()

@@ -33,7 +33,8 @@ async def serve_client(
                 if out:  # write the batched replies before waiting (RFC 2920 3.2)
                     writer.write(out)
                     out.clear()
-                    await asyncio.wait_for(writer.drain(), session.timeout)
+                    await asyncio.wait_for(writer.drain(), session.write_timeout)
+                    session.written()
                 try:
                     data = await asyncio.wait_for(reader.read(READ_SIZE), session.timeout)
                 except asyncio.TimeoutError:
@@ -47,10 +48,10 @@ async def serve_client(
                 if len(out) >= WRITE_THRESHOLD:  # a client that does not read
                     writer.write(out)
                     out.clear()
-                    await asyncio.wait_for(writer.drain(), session.timeout)
+                    await asyncio.wait_for(writer.drain(), session.write_timeout)
         if out:
             writer.write(out)
-            await asyncio.wait_for(writer.drain(), session.timeout)
+            await asyncio.wait_for(writer.drain(), session.write_timeout)
     except asyncio.CancelledError:  # the server is stopping
         writer.write(session.shutting_down())
         raise

@@ -37,10 +37,12 @@ def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> 
                 out += session.protocol_error(exc)
                 break
             if event is NEED_DATA:
-                sock.settimeout(session.timeout)  # covers the write and the read
                 if out:  # write the batched replies before waiting (RFC 2920 3.2)
+                    sock.settimeout(session.write_timeout)
                     sock.sendall(out)
                     out.clear()
+                    session.written()
+                sock.settimeout(session.timeout)  # the phase's timeout (RFC 5321 4.5.3.2)
                 try:
                     data = sock.recv(READ_SIZE)
                 except TimeoutError:
@@ -52,9 +54,11 @@ def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> 
             else:
                 out += session.handle(event)
                 if len(out) >= WRITE_THRESHOLD:  # a client that does not read
+                    sock.settimeout(session.write_timeout)
                     sock.sendall(out)
                     out.clear()
         if out:
+            sock.settimeout(session.write_timeout)
             sock.sendall(out)
     except OSError:
         pass  # the client went away or stopped reading

@@ -28,9 +28,10 @@ async def serve_client(stream: trio.SocketStream, config: Config) -> None:
     out = bytearray(session.greeting())  # the greeting is owed first
 
     async def flush() -> None:
-        with trio.fail_after(session.timeout):  # a client that never reads
+        with trio.fail_after(session.write_timeout):  # a client that never reads
             await stream.send_all(out)
         out.clear()
+        session.written()
 
     try:
         while True:

@@ -282,7 +282,7 @@ def test_pipelined_commands_get_their_replies_in_order(server: Server) -> None:
 
 
 def test_idle_timeout_answers_421_and_closes(start_server: StartServer) -> None:
-    server = start_server("--idle-timeout", "0.5", "--data-timeout", "0.5")
+    server = start_server("--initial-timeout", "0.5", "--data-timeout", "0.5")
     raw = Raw(server)
     assert raw.reply().startswith(b"220")
     assert raw.reply().startswith(b"421 4.4.2 ")
