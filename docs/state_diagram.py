@@ -37,6 +37,13 @@ _LABELS = {
     "Help": "HELP",
     "StartTLS": "STARTTLS",
     "Handshake": "TLS handshake done",
+    "AuthChallenge": "AUTH (334 challenge)",
+    "Authenticate": "AUTH credentials",
+    "ChunkReceived": "BDAT chunk",
+    "XClient": "XCLIENT",
+    "XForward": "XFORWARD",
+    "ProxyReceived": "PROXY header",
+    "CommandRejected": "refused line",
 }
 
 
@@ -95,7 +102,8 @@ def render() -> str:
         "",
         "```mermaid",
         "stateDiagram-v2",
-        f"    [*] --> {states[0].name}",
+        f"    [*] --> {State.PROXY_HEADER.name}: proxy_protocol=True",
+        f"    [*] --> {State.CONNECTED.name}",
     ]
     for (source, target), labels in arrows.items():
         lines.append(f"    {source.name} --> {target.name}: {', '.join(labels)}")

@@ -100,6 +100,8 @@ def drive(
         if isinstance(event, MessageData):
             continue
         out += conn.send(answer(event))
+        while conn.awaiting_reply is event:  # LMTP: one reply per recipient
+            out += conn.send(answer(event))
 
 
 def merge_data(events: Iterable[object]) -> list[object]:

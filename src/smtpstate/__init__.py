@@ -5,6 +5,7 @@ from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._events import (
     AuthChallenge,
     Authenticate,
+    ChunkReceived,
     Command,
     CommandRejected,
     ConnectionClosed,
@@ -18,12 +19,15 @@ from ._events import (
     MailFrom,
     MessageData,
     Noop,
+    ProxyHeader,
     Quit,
     RcptTo,
     Reset,
     StartTLS,
     UnknownCommand,
     Verify,
+    XClient,
+    XForward,
 )
 from ._extensions import Extensions
 from ._replies import Reply
@@ -36,6 +40,7 @@ __all__ = [
     "PAUSED",
     "AuthChallenge",
     "Authenticate",
+    "ChunkReceived",
     "Command",
     "CommandRejected",
     "ConnectionClosed",
@@ -56,6 +61,7 @@ __all__ = [
     "Noop",
     "Plain",
     "ProtocolError",
+    "ProxyHeader",
     "Quit",
     "RcptTo",
     "RemoteProtocolError",
@@ -68,5 +74,7 @@ __all__ = [
     "State",
     "UnknownCommand",
     "Verify",
+    "XClient",
+    "XForward",
     "__version__",
 ]

@@ -31,7 +31,15 @@ from ._events import (
 )
 from ._replies import Reply
 
-__all__ = ["KNOWN_VERBS", "parse_arguments", "parse_auth", "reject", "split_line"]
+__all__ = [
+    "KNOWN_VERBS",
+    "parse_arguments",
+    "parse_attributes",
+    "parse_auth",
+    "parse_bdat",
+    "reject",
+    "split_line",
+]
 
 # RFC 5321 4.5.3.1.1-3: local-part 64, domain 255, path 256 octets (with brackets).
 MAX_LOCAL_PART = 64
@@ -86,7 +94,7 @@ def _hello(verb: str, argument: str) -> Command:
         domain.startswith("[") and not _valid_address_literal(domain)
     ):
         return reject(verb, 501, "5.5.2", f"Invalid domain in {verb}")
-    return Hello(domain=domain, extended=verb == "EHLO")
+    return Hello(domain=domain, extended=verb != "HELO")
 
 
 def _mail(verb: str, argument: str) -> Command:
@@ -223,6 +231,7 @@ def _needs_argument(verb: str, argument: str) -> Command:
 _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "HELO": _hello,
     "EHLO": _hello,
+    "LHLO": _hello,  # RFC 2033 4.1, in LMTP mode only
     "MAIL": _mail,
     "RCPT": _rcpt,
     "DATA": _no_argument(DataStart),
@@ -235,8 +244,65 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "EXPN": _needs_argument,
 }
 
-# AUTH is parsed by parse_auth: what it becomes depends on its mechanism.
-KNOWN_VERBS = frozenset(_PARSERS) | {"AUTH"}
+# AUTH, BDAT, XCLIENT and XFORWARD are parsed by the functions below: what
+# they become depends on the session.
+KNOWN_VERBS = frozenset(_PARSERS) | {"AUTH", "BDAT", "XCLIENT", "XFORWARD"}
+
+# RFC 3030 2: bdat-cmd ::= "BDAT" SP chunk-size [ SP end-marker ]; chunk-size ::= 1*DIGIT
+_BDAT = re.compile("([0-9]{1,20})(?: (LAST))?", re.IGNORECASE)
+
+
+def parse_bdat(argument: str) -> tuple[int, bool] | CommandRejected:
+    """The chunk size and whether it is the LAST one."""
+    match = _BDAT.fullmatch(argument.strip(" "))
+    if match is None:
+        return reject("BDAT", 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]")
+    return int(match[1]), match[2] is not None
+
+
+# Postfix XCLIENT and XFORWARD: the attributes each takes, and the forms of
+# their values (after xtext decoding). "[UNAVAILABLE]" and "[TEMPUNAVAIL]"
+# stand for a value the proxy does not know.
+XCLIENT_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "LOGIN", "DESTADDR", "DESTPORT")
+XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE")
+_UNKNOWN_VALUES = ("[UNAVAILABLE]", "[TEMPUNAVAIL]")
+
+
+def parse_attributes(
+    verb: str, argument: str, names: tuple[str, ...]
+) -> dict[str, str] | CommandRejected:
+    """``name=xtext`` pairs for XCLIENT/XFORWARD, names upper-cased, values
+    decoded and checked: addresses are IP addresses, ports numbers."""
+    attributes: dict[str, str] = {}
+    for item in argument.split():
+        name, equals, value = item.partition("=")
+        name = name.upper()
+        if not equals or name not in names or not _abnf.XTEXT.fullmatch(value):
+            return reject(verb, 501, "5.5.4", f"Bad {verb} attribute {item}")
+        value = _abnf.decode_xtext(value)
+        if _CONTROL.search(value) or not _valid_attribute(name, value):
+            return reject(verb, 501, "5.5.4", f"Bad {verb} value for {name}")
+        attributes[name] = value
+    if not attributes:
+        return reject(verb, 501, "5.5.4", f"{verb} needs attribute=value pairs")
+    return attributes
+
+
+def _valid_attribute(name: str, value: str) -> bool:
+    if value.upper() in _UNKNOWN_VALUES:
+        return True
+    if name in ("ADDR", "DESTADDR"):
+        address = value[5:] if value.upper().startswith("IPV6:") else value
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return True
+    if name in ("PORT", "DESTPORT"):
+        return value.isascii() and value.isdigit() and int(value) <= 65535
+    if name == "SOURCE":
+        return value.upper() in ("LOCAL", "REMOTE")
+    return bool(value)
 
 
 def parse_auth(argument: str) -> tuple[str, str | None] | CommandRejected:

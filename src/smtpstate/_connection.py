@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import base64
 import enum
+from dataclasses import replace
 from typing import NoReturn
 
 from . import _state
-from ._commands import KNOWN_VERBS, parse_arguments, parse_auth, reject, split_line
-from ._data import END, BodyPolicy, DataReader, LongLinePolicy
+from ._commands import (
+    KNOWN_VERBS,
+    XCLIENT_ATTRIBUTES,
+    XFORWARD_ATTRIBUTES,
+    parse_arguments,
+    parse_attributes,
+    parse_auth,
+    parse_bdat,
+    reject,
+    split_line,
+)
+from ._data import END, REPLY_OVERSIZED, BodyPolicy, DataReader, LongLinePolicy
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
     AuthChallenge,
     Authenticate,
+    ChunkReceived,
     Command,
     CommandRejected,
     ConnectionClosed,
@@ -23,21 +35,26 @@ from ._events import (
     Expand,
     Hello,
     Help,
+    Mailbox,
     MailFrom,
     MessageData,
     Noop,
+    ProxyHeader,
     Quit,
     RcptTo,
     Reset,
     StartTLS,
     UnknownCommand,
     Verify,
+    XClient,
+    XForward,
 )
 from ._extensions import Extensions
+from ._proxy import ProxyError, read_proxy_header
 from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
 from ._sasl import Mechanism, SaslError, decode_base64
-from ._state import Greeting, Handshake, Outcome, State
+from ._state import Greeting, Handshake, Outcome, ProxyReceived, State
 
 __all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
 
@@ -56,6 +73,10 @@ PAUSED = Sentinel.PAUSED
 _VERB_EVENTS: dict[str, type[Command]] = {
     "HELO": Hello,
     "EHLO": Hello,
+    "LHLO": Hello,
+    "BDAT": ChunkReceived,  # or EndOfMessage for BDAT LAST: same states
+    "XCLIENT": XClient,
+    "XFORWARD": XForward,
     "MAIL": MailFrom,
     "RCPT": RcptTo,
     "DATA": DataStart,
@@ -70,7 +91,7 @@ _VERB_EVENTS: dict[str, type[Command]] = {
 }
 assert set(_VERB_EVENTS) == KNOWN_VERBS
 
-_TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA})
+_TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA, State.IN_BDAT})
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 
 # RFC 4954 4: 12288 octets is enough for the responses of deployed mechanisms.
@@ -79,14 +100,35 @@ MAX_AUTH_LINE = 12288
 _HTTP_VERBS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "HOST:"}
 )
-# RFC 2920 3.1: commands that must end a group, whose input must not run ahead.
+# RFC 2920 3.1: commands that must end a group, whose input must not run ahead
+# (RFC 3207 4 adds STARTTLS; AUTH is judged by its outcome, RFC 4954 4).
 _GROUP_ENDERS = frozenset(
-    {"EHLO", "HELO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "STARTTLS", "AUTH"}
+    {"EHLO", "HELO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "QUIT", "STARTTLS"}
 )
+# RFC 3207 4: under "TLS required", 530 to every command but NOOP, EHLO,
+# STARTTLS and QUIT. HELO and RSET still work (RSET must, RFC 5321 4.1.1.5);
+# RCPT and DATA cannot come before an accepted MAIL.
+_NEED_TLS = frozenset({"MAIL", "AUTH", "VRFY", "EXPN", "HELP"})
+# RFC 4954 6: under "authentication required", 530 to every command but AUTH,
+# EHLO, HELO, NOOP, RSET and QUIT (and STARTTLS, which may have to come first).
+_NEED_AUTH = frozenset({"MAIL", "VRFY", "EXPN", "HELP"})
 
+REPLY_BAD_PROXY = Reply(421, "Bad PROXY protocol header, closing connection", "4.7.0")
 REPLY_TOO_MANY_ERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
 REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", "4.7.0")
 REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
+
+
+class _Chunk:
+    """A BDAT chunk whose octets are being read, and what comes after them."""
+
+    __slots__ = ("last", "refusal", "remaining", "size")
+
+    def __init__(self, size: int, last: bool, refusal: CommandRejected | None) -> None:
+        self.size = size
+        self.remaining = size
+        self.last = last
+        self.refusal = refusal  # a refused BDAT's octets are read and dropped (RFC 3030 2)
 
 
 class ServerConnection:
@@ -111,6 +153,10 @@ class ServerConnection:
         require_tls: bool = False,
         require_auth: bool = False,
         strict_pipelining: bool = False,
+        lmtp: bool = False,
+        proxy_protocol: bool = False,
+        xclient: bool = False,
+        xforward: bool = False,
     ) -> None:
         if max_command_line < 512:
             raise ValueError("max_command_line must be at least 512 (RFC 5321 4.5.3.1.4)")
@@ -137,9 +183,18 @@ class ServerConnection:
         self.require_tls = require_tls
         self.require_auth = require_auth
         self.strict_pipelining = strict_pipelining
+        self.lmtp = lmtp
+        # XCLIENT/XFORWARD are for trusted proxies only: the application may
+        # turn them on per connection (before EHLO), e.g. after a PROXY header.
+        self.xclient = xclient
+        self.xforward = xforward
         self.rejected_count = 0
-        self._state = State.CONNECTED
-        self._awaiting: Command | None = Greeting()
+        self._state = State.PROXY_HEADER if proxy_protocol else State.CONNECTED
+        self._awaiting: Command | None = None if proxy_protocol else Greeting()
+        self._proxy: ProxyHeader | None = None
+        self._chunk: _Chunk | None = None
+        self._bdat_size = 0
+        self._lmtp_replies_owed = 0
         self._buffer = ReceiveBuffer()
         self._eof = False
         self._data_reader: DataReader | None = None
@@ -154,7 +209,9 @@ class ServerConnection:
         self._extended: bool | None = None  # None before HELO/EHLO
         self._utf8_transaction = False
         self._recipients = 0
+        self._recipient_list: list[Mailbox] = []
         self._rejected_recipients = 0
+        self._binarymime = False
 
     # -- public state -------------------------------------------------------
 
@@ -171,6 +228,11 @@ class ServerConnection:
     def trailing_data(self) -> tuple[bytes, bool]:
         """The bytes received but not yet processed, and whether EOF was seen."""
         return bytes(self._buffer), self._eof
+
+    @property
+    def proxy(self) -> ProxyHeader | None:
+        """The PROXY header read before the session, when ``proxy_protocol``."""
+        return self._proxy
 
     @property
     def tls_active(self) -> bool:
@@ -218,6 +280,10 @@ class ServerConnection:
         try:
             if self.max_errors is not None and self.rejected_count >= self.max_errors:
                 raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
+            if self._state is State.PROXY_HEADER:
+                return self._next_proxy_event()
+            if self._chunk is not None:
+                return self._next_chunk_event(self._chunk)
             if self._data_reader is not None:
                 return self._next_body_event(self._data_reader)
             if self._mechanism is not None:
@@ -228,25 +294,73 @@ class ServerConnection:
             self._remote_error = error
             raise
 
+    def _next_proxy_event(self) -> Event | Sentinel:
+        """The PROXY header, before anything else (HAProxy specification 2)."""
+        try:
+            header = read_proxy_header(self._buffer.data)
+        except ProxyError as error:
+            raise RemoteProtocolError(str(error), REPLY_BAD_PROXY) from None
+        if header is None:
+            if self._eof:
+                raise RemoteProtocolError("closed before the PROXY header ended", REPLY_BAD_PROXY)
+            return NEED_DATA
+        self._proxy = header
+        self._state = _state.next_state(self._state, ProxyReceived, Outcome.ACCEPT)
+        self._awaiting = Greeting()
+        return header
+
+    def _next_chunk_event(self, chunk: _Chunk) -> Event | Sentinel:
+        """The octets of a BDAT chunk (binary, exactly as counted), then the
+        event that answers it (RFC 3030 2)."""
+        data = self._buffer.data
+        while chunk.remaining:
+            if not data:
+                return self._client_closed() if self._eof else NEED_DATA
+            take = min(chunk.remaining, len(data))
+            piece = bytes(data[:take])
+            del data[:take]
+            chunk.remaining -= take
+            if chunk.refusal is None:
+                room = self.extensions.size - self._bdat_size if self.extensions.size else take
+                self._bdat_size += take
+                if room > 0:
+                    return MessageData(data=piece[:room])
+        self._chunk = None
+        if chunk.refusal is not None:
+            return self._owe(chunk.refusal)
+        oversized = bool(self.extensions.size) and self._bdat_size > (self.extensions.size or 0)
+        if chunk.last:
+            return self._owe(
+                EndOfMessage(
+                    size=self._bdat_size,
+                    oversized=oversized,
+                    reply=REPLY_OVERSIZED if oversized else None,
+                    recipients=tuple(self._recipient_list) if self.lmtp else (),
+                )
+            )
+        return self._owe(
+            ChunkReceived(size=chunk.size, reply=REPLY_OVERSIZED if oversized else None)
+        )
+
     def _next_command_event(self) -> Event | Sentinel:
-        allowance = self.extensions.mail_line_allowance()
-        line = self._buffer.extract_line(self.max_command_line + allowance)
+        ext = self.extensions
+        limit = self.max_command_line
+        line = self._buffer.extract_line(
+            limit + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+        )
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
         if line is LINE_TOO_LONG or (
-            len(line) + 2 > self.max_command_line and line[:5].upper() != b"MAIL "
+            len(line) + 2 > limit + ext.line_allowance(line[:5].upper().decode("latin-1").strip())
         ):
             # RFC 5321 4.5.3.1.4 and 4.5.3.1.10: 500 for a line too long.
-            event: Command = reject("", 500, "5.5.2", "Line too long")
+            event: Command | _Chunk = reject("", 500, "5.5.2", "Line too long")
         else:
             event = self._command(line)
+        if isinstance(event, _Chunk):
+            self._chunk = event
+            return self._next_chunk_event(event)
         return self._owe(event)
-
-    def _owe(self, event: Command) -> Command:
-        if isinstance(event, (CommandRejected, UnknownCommand)):
-            self.rejected_count += 1
-        self._awaiting = event
-        return event
 
     def _next_auth_event(self, mechanism: Mechanism) -> Event | Sentinel:
         """A line of the SASL exchange (RFC 4954 4): base64, or "*" to cancel."""
@@ -271,21 +385,23 @@ class ServerConnection:
                 return self._client_closed() if self._eof else NEED_DATA
             if piece is END:
                 event = reader.end_event()
-                self._awaiting = event
-                return event
+                if self.lmtp:
+                    event = replace(event, recipients=tuple(self._recipient_list))
+                return self._owe(event)
             if piece:
                 return MessageData(data=piece)
 
     def _client_closed(self) -> ConnectionClosed:
         self._closed_event = ConnectionClosed(
             mid_transaction=self._state in _TRANSACTION_STATES,
-            mid_body=self._state is State.IN_DATA,
+            mid_body=self._state is State.IN_DATA
+            or (self._chunk is not None and self._chunk.refusal is None),
         )
         self._state = State.CLOSED
         self._buffer.clear()
         return self._closed_event
 
-    def _command(self, line: bytes) -> Command:
+    def _command(self, line: bytes) -> Command | _Chunk:
         """One command line to its event, with every check the engine owns."""
         split = split_line(line)
         if isinstance(split, CommandRejected):
@@ -304,6 +420,8 @@ class ServerConnection:
             # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
             return reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
         command_type = _VERB_EVENTS.get(verb)
+        if verb == "LHLO" and not self.lmtp:
+            command_type = None
         if command_type is None:
             return UnknownCommand(
                 verb=verb, argument=argument, reply=Reply(500, "Command not recognized", "5.5.1")
@@ -316,20 +434,55 @@ class ServerConnection:
             or (verb == "AUTH" and not ext.auth)
         ):
             return reject(verb, 502, "5.5.1", "Command not implemented")
+        if verb == "BDAT":
+            return self._bdat_command(argument)
+        if self.lmtp and verb in ("HELO", "EHLO"):
+            # RFC 2033 4.1: an LMTP server speaks only after LHLO.
+            return reject(verb, 500, "5.5.1", "This is an LMTP server: use LHLO")
+        if (verb == "XCLIENT" and not self.xclient) or (verb == "XFORWARD" and not self.xforward):
+            return reject(verb, 550, "5.7.0", "Insufficient authorization")
         if verb == "STARTTLS" and self._tls_active:
             return reject(verb, 503, "5.5.1", "TLS is already active")
         if not _state.allowed(self._state, command_type):
             return self._out_of_sequence(verb, command_type)
-        if verb in ("MAIL", "AUTH") and self.require_tls and not self._tls_active:
+        if verb in _NEED_TLS and self.require_tls and not self._tls_active:
             return reject(verb, 530, "5.7.0", "Must issue a STARTTLS command first")
         if verb == "AUTH":
-            return self._auth_command(argument)
-        if verb == "MAIL" and self.require_auth and self._authenticated is None:
+            auth = self._auth_command(argument)
+            if self.strict_pipelining and len(self._buffer) and isinstance(auth, AuthChallenge):
+                # RFC 4954 4: AUTH ends a group unless it completes in one round trip.
+                raise RemoteProtocolError("input sent ahead of a 334 challenge", REPLY_EARLY_INPUT)
+            return auth
+        if verb == "XCLIENT":
+            attributes = parse_attributes(verb, argument, XCLIENT_ATTRIBUTES)
+            if isinstance(attributes, CommandRejected):
+                return attributes
+            return XClient(attributes=attributes)
+        if verb == "XFORWARD":
+            attributes = parse_attributes(verb, argument, XFORWARD_ATTRIBUTES)
+            if isinstance(attributes, CommandRejected):
+                return attributes
+            return XForward(attributes=attributes)
+        if verb in _NEED_AUTH and self.require_auth and self._authenticated is None:
             return reject(verb, 530, "5.7.0", "Authentication required")
         event = parse_arguments(verb, argument)
         if isinstance(event, CommandRejected):
             return event
         return self._check_context(verb, event, line.isascii())
+
+    def _bdat_command(self, argument: str) -> Command | _Chunk:
+        """BDAT size [LAST] (RFC 3030 2). Its octets follow at once, so they are
+        read even when the command is refused: they are never taken as commands."""
+        parsed = parse_bdat(argument)
+        if isinstance(parsed, CommandRejected):
+            return parsed
+        size, last = parsed
+        refusal = None
+        if not self.extensions.chunking:
+            refusal = reject("BDAT", 502, "5.5.1", "Command not implemented")
+        elif not _state.allowed(self._state, ChunkReceived):
+            refusal = self._out_of_sequence("BDAT", ChunkReceived)
+        return _Chunk(size, last, refusal)
 
     def _auth_command(self, argument: str) -> Command:
         """AUTH mechanism [initial-response] (RFC 4954 4)."""
@@ -382,7 +535,7 @@ class ServerConnection:
         if isinstance(event, MailFrom):
             if event.params and not self._extended:
                 return reject(verb, 555, "5.5.4", "MAIL parameters need EHLO")
-            refusal = ext.check_mail_params(event.params)
+            refusal = ext.check_mail_params(event.params, self._tls_active)
             if refusal is not None:
                 return refusal
             if not ascii_line and not event.smtputf8:
@@ -400,6 +553,9 @@ class ServerConnection:
             if self._recipients >= self.max_recipients:
                 # RFC 5321 4.5.3.1.10: 452 for too many recipients.
                 return reject(verb, 452, "4.5.3", "Too many recipients")
+        elif isinstance(event, DataStart) and self._binarymime:
+            # RFC 3030 3: a BINARYMIME message can only be sent with BDAT.
+            return reject(verb, 503, "5.5.1", "BODY=BINARYMIME requires BDAT")
         elif not ascii_line and not ext.smtputf8:
             return reject(verb, 501, "5.5.2", "Non-ASCII characters need SMTPUTF8")
         return event
@@ -424,14 +580,26 @@ class ServerConnection:
         outcome = self._outcome(command, reply)
         enhanced = self.extensions.enhanced_status_codes and not _is_hello(command)
         extra = (
-            self.extensions.ehlo_keywords(self._tls_active)
+            self._ehlo_keywords()
             if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT
             else ()
         )
         data = reply.to_bytes(enhanced, extra)
+        if self._lmtp_replies_owed > 1 and outcome is not None:
+            # RFC 2033 4.2: one reply per accepted recipient; the last moves on.
+            self._lmtp_replies_owed -= 1
+            return data
         self._awaiting = None
         self._apply(command, outcome)
         return data
+
+    def _ehlo_keywords(self) -> list[str]:
+        keywords = self.extensions.ehlo_keywords(self._tls_active)
+        if self.xclient:
+            keywords.append("XCLIENT " + " ".join(XCLIENT_ATTRIBUTES))
+        if self.xforward:
+            keywords.append("XFORWARD " + " ".join(XFORWARD_ATTRIBUTES))
+        return keywords
 
     def _send_final(self, reply: Reply) -> bytes:
         """After a RemoteProtocolError, one closing reply may still go out."""
@@ -446,6 +614,14 @@ class ServerConnection:
         self._state = State.ERROR
         raise LocalProtocolError(message)
 
+    def _owe(self, event: Command) -> Command:
+        if isinstance(event, (CommandRejected, UnknownCommand)):
+            self.rejected_count += 1
+        if isinstance(event, EndOfMessage):
+            self._lmtp_replies_owed = len(event.recipients)
+        self._awaiting = event
+        return event
+
     def _outcome(self, command: Command, reply: Reply) -> Outcome | None:
         """ACCEPT, REJECT, or None for a 421 (close); LocalProtocolError for a
         code that cannot answer ``command`` (RFC 5321 4.3.2)."""
@@ -454,7 +630,7 @@ class ServerConnection:
         if code in _SESSION_REPLY_CODES:
             return None
         if code in _state.ACCEPT_CODES[type(command)]:
-            if isinstance(command, EndOfMessage) and command.reply is not None:
+            if isinstance(command, (EndOfMessage, ChunkReceived)) and command.reply is not None:
                 self._fail(f"{code} cannot accept a message that broke a rule: {command.reply}")
             return Outcome.ACCEPT
         if code // 100 in (4, 5) and type(command) not in _state.MUST_ACCEPT:
@@ -495,9 +671,11 @@ class ServerConnection:
             self._extended = command.extended
         elif isinstance(command, MailFrom) and outcome is Outcome.ACCEPT:
             self._utf8_transaction = command.smtputf8
+            self._binarymime = command.body == "BINARYMIME"
         elif isinstance(command, RcptTo):
             if outcome is Outcome.ACCEPT:
                 self._recipients += 1
+                self._recipient_list.append(command.forward_path)
             else:
                 self._rejected_recipients += 1
         elif isinstance(command, DataStart) and outcome is Outcome.ACCEPT:
@@ -511,6 +689,11 @@ class ServerConnection:
             self._data_reader = None
         elif isinstance(command, StartTLS) and outcome is Outcome.ACCEPT:
             self._buffer.clear()  # plaintext sent ahead of the handshake is never parsed
+        elif isinstance(command, XClient) and outcome is Outcome.ACCEPT:
+            # Postfix: the session starts again as the client XCLIENT names.
+            self._extended = None
+            login = command.attributes.get("LOGIN")
+            self._authenticated = login if login and not login.startswith("[") else None
         elif isinstance(command, Handshake):
             self._extended = None
             self._authenticated = None
@@ -523,15 +706,18 @@ class ServerConnection:
             self._mechanism = None
         if self._state in (State.READY, State.AWAIT_HELLO):
             self._utf8_transaction = False
+            self._binarymime = False
             self._recipients = 0
+            self._recipient_list = []
             self._rejected_recipients = 0
+            self._bdat_size = 0
 
 
 def _is_hello(command: Command) -> bool:
     """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
     if isinstance(command, CommandRejected):
         return command.command in ("HELO", "EHLO")
-    return isinstance(command, (Hello, Greeting))
+    return isinstance(command, (Hello, Greeting, XClient))  # XCLIENT's 220 is a greeting
 
 
 def _describe(command: Command) -> str:

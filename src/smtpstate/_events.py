@@ -18,6 +18,7 @@ from ._replies import Reply
 __all__ = [
     "AuthChallenge",
     "Authenticate",
+    "ChunkReceived",
     "Command",
     "CommandRejected",
     "ConnectionClosed",
@@ -31,12 +32,15 @@ __all__ = [
     "Mailbox",
     "MessageData",
     "Noop",
+    "ProxyHeader",
     "Quit",
     "RcptTo",
     "Reset",
     "StartTLS",
     "UnknownCommand",
     "Verify",
+    "XClient",
+    "XForward",
 ]
 
 
@@ -110,9 +114,40 @@ class MailFrom(Command):
         return "SMTPUTF8" in self.params
 
     @property
+    def body(self) -> str | None:
+        """The BODY= parameter upper-cased (7BIT, 8BITMIME, BINARYMIME), or None."""
+        value = self.params.get("BODY")
+        return value.upper() if value is not None else None
+
+    @property
+    def ret(self) -> str | None:
+        """DSN RET= (RFC 3461 4.3): "FULL" or "HDRS", or None."""
+        value = self.params.get("RET")
+        return value.upper() if value is not None else None
+
+    @property
+    def envid(self) -> str | None:
+        """DSN ENVID= (RFC 3461 4.4), xtext-decoded, or None."""
+        value = self.params.get("ENVID")
+        return decode_xtext(value) if value is not None else None
+
+    @property
+    def requiretls(self) -> bool:
+        """Whether the client asked for REQUIRETLS handling (RFC 8689 4.1)."""
+        return "REQUIRETLS" in self.params
+
+    @property
+    def mt_priority(self) -> int | None:
+        """MT-PRIORITY= (RFC 6710), from -9 to 9, or None."""
+        value = self.params.get("MT-PRIORITY")
+        return int(value) if value is not None else None
+
+    @property
     def auth(self) -> str | None:
         """The AUTH= parameter (RFC 4954 5), xtext-decoded: the identity that
-        submitted the message, "<>" for unknown, or None when absent."""
+        submitted the message, "<>" for unknown, or None when absent. It is
+        only a claim: unless the client authenticated and is trusted to make
+        it, treat it as "<>"."""
         value = self.params.get("AUTH")
         return decode_xtext(value) if value is not None else None
 
@@ -123,6 +158,22 @@ class RcptTo(Command):
 
     forward_path: Mailbox
     params: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def notify(self) -> tuple[str, ...] | None:
+        """DSN NOTIFY= (RFC 3461 4.1): ("NEVER",) or some of SUCCESS, FAILURE,
+        DELAY, upper-cased; None when absent."""
+        value = self.params.get("NOTIFY")
+        return tuple(value.upper().split(",")) if value is not None else None
+
+    @property
+    def orcpt(self) -> tuple[str, str] | None:
+        """DSN ORCPT= (RFC 3461 4.2): (address type, xtext-decoded address)."""
+        value = self.params.get("ORCPT")
+        if value is None:
+            return None
+        address_type, _, address = value.partition(";")
+        return address_type, decode_xtext(address)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,12 +190,15 @@ class MessageData(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndOfMessage(Command):
-    """The end of the body (the client sent CRLF . CRLF).
+    """The end of the body (CRLF . CRLF after DATA, or the end of BDAT LAST).
 
     ``size`` counts the body octets after dot-unstuffing. When the body broke a
     rule, a flag says which and ``reply`` is the suggested rejection; the
     connection then refuses a 2xx answer, because part of the body was not
     delivered. The transaction ends whatever the answer.
+
+    In LMTP mode ``recipients`` lists the accepted recipients in order, and
+    each is owed its own reply (RFC 2033 4.2): call ``send`` once per recipient.
     """
 
     size: int
@@ -152,11 +206,23 @@ class EndOfMessage(Command):
     bad_line_endings: bool = False
     long_lines: bool = False
     reply: Reply | None = None
+    recipients: tuple[Mailbox, ...] = ()
 
     @property
     def acceptable(self) -> bool:
         """True when the body broke no rule and may be accepted."""
         return self.reply is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkReceived(Command):
+    """A BDAT chunk that is not the last one has arrived (RFC 3030 2); its
+    octets came as MessageData. Answer 250, or a 4xx/5xx that fails the
+    transaction. ``reply`` is set when the chunk broke the SIZE limit; the
+    connection then refuses a 2xx."""
+
+    size: int
+    reply: Reply | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,7 +289,9 @@ class Authenticate(Command):
     235 (authenticated), or 535 (bad credentials), 454, 534...
 
     ``username`` is the authentication identity and ``authorization_id`` the
-    identity to act as (empty: the same). PLAIN and LOGIN carry ``password``;
+    identity to act as (empty: the same). A 235 grants both, and
+    ``ServerConnection.authenticated`` then names the authorization identity:
+    refuse (535) a user who may not act as it (RFC 4616 2). PLAIN and LOGIN carry ``password``;
     CRAM-MD5 carries ``challenge`` and ``digest``; ``check_password`` works for
     all three. Mechanisms added by the application may use ``extra``.
     """
@@ -244,6 +312,44 @@ class Authenticate(Command):
             expected = hmac.new(password.encode(), self.challenge, hashlib.md5).hexdigest()
             return hmac.compare_digest(expected, self.digest)
         raise ValueError(f"{self.mechanism} carries no password proof to check")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XClient(Command):
+    """Postfix XCLIENT from a trusted client: it speaks for the real client.
+    ``attributes`` maps upper-cased names (NAME, ADDR, PORT, PROTO, HELO, LOGIN,
+    DESTADDR, DESTPORT) to xtext-decoded values. Accept with a new 220 greeting:
+    the session starts again."""
+
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XForward(Command):
+    """Postfix XFORWARD from a trusted client: attributes (NAME, ADDR, PORT,
+    PROTO, HELO, IDENT, SOURCE) for the next transaction. Accept with 250."""
+
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyHeader(Event):
+    """The PROXY protocol header (HAProxy v1 or v2) a load balancer sent before
+    the session. Owed no reply; the greeting is owed next.
+
+    ``command`` is "PROXY" or "LOCAL" (a health check: use the real peer);
+    ``protocol`` is TCP4, TCP6, UDP4, UDP6, UNIX_STREAM, UNIX_DGRAM, UNKNOWN or
+    UNSPEC (no address given). ``tlvs`` holds version 2 type-length-values.
+    """
+
+    version: int
+    command: str
+    protocol: str
+    source_address: str | None = None
+    source_port: int | None = None
+    destination_address: str | None = None
+    destination_port: int | None = None
+    tlvs: tuple[tuple[int, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,16 @@ from ._sasl import BUILT_IN, Mechanism
 __all__ = ["Extensions"]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
+_PRIORITY = re.compile("[-+]?[0-9]")
+# RFC 5322 3.2.3 atom, for the addr-type of ORCPT (RFC 3461 4.2).
+_ATOM = re.compile("[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+
+
+def _valid_xtext(value: str) -> bool:
+    """xtext whose decoded octets hold no control character."""
+    return bool(XTEXT.fullmatch(value)) and not _CONTROL.search(decode_xtext(value))
+
+
 # RFC 1870 4: size-value ::= 1*20DIGIT (ASCII digits: str.isdigit() also takes "²").
 _SIZE_VALUE = re.compile("[0-9]{1,20}")
 
@@ -33,6 +43,13 @@ class Extensions:
     ("PLAIN", "LOGIN", "CRAM-MD5") or ``Mechanism`` subclasses. Mechanisms that
     send a password in the clear are offered and accepted only under TLS,
     unless ``auth_without_tls`` allows them.
+
+    ``chunking`` offers BDAT (RFC 3030) and ``binarymime`` BODY=BINARYMIME
+    with it; ``dsn`` the RFC 3461 parameters; ``requiretls`` REQUIRETLS under
+    TLS (RFC 8689); ``mt_priority`` MT-PRIORITY (RFC 6710). ``extra_keywords``
+    adds EHLO lines, and ``extra_mail_params``/``extra_rcpt_params`` name
+    parameters the application handles itself (any value is passed through),
+    so that a new extension never gets a 555.
     """
 
     pipelining: bool = True
@@ -45,12 +62,22 @@ class Extensions:
     starttls: bool = False
     auth: tuple[str | type[Mechanism], ...] = ()
     auth_without_tls: bool = False
+    chunking: bool = False
+    binarymime: bool = False
+    dsn: bool = False
+    requiretls: bool = False
+    mt_priority: bool = False
+    extra_keywords: tuple[str, ...] = ()
+    extra_mail_params: tuple[str, ...] = ()
+    extra_rcpt_params: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.size is not None and (type(self.size) is not int or self.size < 0):
             raise ValueError(f"size must be None or an int >= 0, not {self.size!r}")
         if self.smtputf8 and not self.eightbitmime:
             raise ValueError("SMTPUTF8 requires 8BITMIME (RFC 6531 3.1)")
+        if self.binarymime and not self.chunking:
+            raise ValueError("BINARYMIME requires CHUNKING (RFC 3030 3)")
         for mechanism in self.auth:
             if isinstance(mechanism, str) and mechanism.upper() not in BUILT_IN:
                 raise ValueError(f"unknown SASL mechanism {mechanism!r}: pass a Mechanism class")
@@ -88,14 +115,34 @@ class Extensions:
             keywords.append("ENHANCEDSTATUSCODES")
         if self.help:
             keywords.append("HELP")
+        if self.chunking:
+            keywords.append("CHUNKING")
+        if self.binarymime:
+            keywords.append("BINARYMIME")
+        if self.dsn:
+            keywords.append("DSN")
+        if self.requiretls and tls_active:
+            keywords.append("REQUIRETLS")  # RFC 8689 2: only after STARTTLS
+        if self.mt_priority:
+            keywords.append("MT-PRIORITY")
+        keywords.extend(self.extra_keywords)
         return keywords
 
     def mail_line_allowance(self) -> int:
         """Octets by which a MAIL line may exceed the command-line limit: 26 for
-        SIZE (RFC 1870 3, item 5) and 10 for SMTPUTF8 (RFC 6531 3.1, item 5)."""
-        return (26 if self.size is not None else 0) + (10 if self.smtputf8 else 0)
+        SIZE (RFC 1870 3, item 5), 10 for SMTPUTF8 (RFC 6531 3.1, item 5) and
+        500 for AUTH= (RFC 4954 3, item 5)."""
+        return (
+            (26 if self.size is not None else 0)
+            + (10 if self.smtputf8 else 0)
+            + (11 if self.requiretls else 0)
+            + (116 if self.dsn else 0)
+            + (500 if self.auth else 0)
+        )
 
-    def check_mail_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
+    def check_mail_params(
+        self, params: Mapping[str, str | None], tls_active: bool = False
+    ) -> CommandRejected | None:
         """Refuse a MAIL parameter that no enabled extension defines (555,
         RFC 5321 4.1.1.11) or whose value is wrong (501), and a declared SIZE
         over the limit (552, RFC 1870 6.1)."""
@@ -108,25 +155,77 @@ class Extensions:
                         "MAIL", 552, "5.3.4", "Message size exceeds fixed maximum message size"
                     )
             elif keyword == "BODY" and self.eightbitmime:
-                if value is None or value.upper() not in ("7BIT", "8BITMIME"):
-                    return reject("MAIL", 501, "5.5.4", "BODY must be 7BIT or 8BITMIME")
+                bodies = (
+                    ("7BIT", "8BITMIME", "BINARYMIME") if self.binarymime else ("7BIT", "8BITMIME")
+                )
+                if value is None or value.upper() not in bodies:
+                    return reject("MAIL", 501, "5.5.4", f"BODY must be one of {', '.join(bodies)}")
             elif keyword == "SMTPUTF8" and self.smtputf8:
                 if value is not None:
                     return reject("MAIL", 501, "5.5.4", "SMTPUTF8 takes no value")
             elif keyword == "AUTH" and self.auth:
                 # RFC 4954 5: AUTH=<xtext mailbox> or AUTH=<>, taken as given.
-                if (
-                    value is None
-                    or not XTEXT.fullmatch(value)
-                    or _CONTROL.search(decode_xtext(value))
-                ):
+                # A <mailbox> (RFC 5321 4.1.2) is ASCII.
+                if value is None or not _valid_xtext(value) or not decode_xtext(value).isascii():
                     return reject("MAIL", 501, "5.5.4", "AUTH needs an xtext identity or <>")
+            elif keyword == "RET" and self.dsn:
+                if value is None or value.upper() not in ("FULL", "HDRS"):
+                    return reject("MAIL", 501, "5.5.4", "RET must be FULL or HDRS")
+            elif keyword == "ENVID" and self.dsn:
+                # RFC 3461 4.4: xtext, at most 100 characters.
+                if value is None or not _valid_xtext(value) or len(value) > 100:
+                    return reject(
+                        "MAIL", 501, "5.5.4", "ENVID needs xtext of at most 100 characters"
+                    )
+            elif keyword == "REQUIRETLS" and self.requiretls and tls_active:
+                if value is not None:
+                    return reject("MAIL", 501, "5.5.4", "REQUIRETLS takes no value")
+            elif keyword == "MT-PRIORITY" and self.mt_priority:
+                # RFC 6710: a priority from -9 to 9.
+                if value is None or not _PRIORITY.fullmatch(value):
+                    return reject("MAIL", 501, "5.5.4", "MT-PRIORITY must be from -9 to 9")
+            elif keyword in self.extra_mail_params:
+                pass
             else:
                 return reject("MAIL", 555, "5.5.4", f"Unsupported parameter {keyword}")
         return None
 
     def check_rcpt_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
-        """No enabled extension defines RCPT parameters yet: each one gets 555."""
-        for keyword in params:
-            return reject("RCPT", 555, "5.5.4", f"Unsupported parameter {keyword}")
+        """RCPT parameters: DSN's NOTIFY and ORCPT (RFC 3461 4.1, 4.2) and the
+        application's own; any other gets 555."""
+        for keyword, value in params.items():
+            if keyword == "NOTIFY" and self.dsn:
+                notify = value.upper().split(",") if value is not None else []
+                if not notify or not (
+                    notify == ["NEVER"]
+                    or (
+                        set(notify) <= {"SUCCESS", "FAILURE", "DELAY"}
+                        and len(set(notify)) == len(notify)
+                    )
+                ):
+                    return reject(
+                        "RCPT", 501, "5.5.4", "NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY"
+                    )
+            elif keyword == "ORCPT" and self.dsn:
+                # RFC 3461 4.2: addr-type ";" xtext
+                address_type, semicolon, address = (value or "").partition(";")
+                if not (
+                    semicolon
+                    and _ATOM.fullmatch(address_type)
+                    and address
+                    and _valid_xtext(address)
+                ):
+                    return reject("RCPT", 501, "5.5.4", "ORCPT must be addr-type;xtext")
+            elif keyword not in self.extra_rcpt_params:
+                return reject("RCPT", 555, "5.5.4", f"Unsupported parameter {keyword}")
         return None
+
+    def line_allowance(self, verb: str) -> int:
+        """Octets by which a MAIL or RCPT line may exceed the 512-octet command
+        limit: SIZE 26 (RFC 1870 3), SMTPUTF8 10 (RFC 6531 3.1), REQUIRETLS 11
+        (RFC 8689 2), DSN 116 on MAIL (RET and ENVID) and 530 on RCPT (RFC 3461 5.4)."""
+        if verb == "MAIL":
+            return self.mail_line_allowance()
+        if verb == "RCPT" and self.dsn:
+            return 530
+        return 0

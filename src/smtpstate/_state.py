@@ -17,6 +17,7 @@ import enum
 from ._events import (
     AuthChallenge,
     Authenticate,
+    ChunkReceived,
     Command,
     CommandRejected,
     DataStart,
@@ -32,6 +33,8 @@ from ._events import (
     StartTLS,
     UnknownCommand,
     Verify,
+    XClient,
+    XForward,
 )
 
 __all__ = ["ACCEPT_CODES", "MUST_ACCEPT", "TRANSITIONS", "Greeting", "Outcome", "State"]
@@ -40,6 +43,7 @@ __all__ = ["ACCEPT_CODES", "MUST_ACCEPT", "TRANSITIONS", "Greeting", "Outcome", 
 class State(enum.Enum):
     """Where the session is. See docs/state-diagram.md for the picture."""
 
+    PROXY_HEADER = "PROXY_HEADER"  # waiting for the load balancer's PROXY header
     CONNECTED = "CONNECTED"  # the greeting is owed
     REFUSED = "REFUSED"  # greeted with 554: only QUIT works (RFC 5321 3.1)
     AWAIT_HELLO = "AWAIT_HELLO"  # greeted, no HELO/EHLO yet
@@ -47,6 +51,7 @@ class State(enum.Enum):
     IN_MAIL = "IN_MAIL"  # MAIL accepted, no recipient yet
     HAS_RCPT = "HAS_RCPT"  # at least one recipient accepted
     IN_DATA = "IN_DATA"  # 354 sent: the message body is arriving
+    IN_BDAT = "IN_BDAT"  # a BDAT chunk was accepted: more chunks until BDAT LAST
     AUTH_EXCHANGE = "AUTH_EXCHANGE"  # 334 sent: the next line is a SASL response
     TLS_PENDING = "TLS_PENDING"  # 220 to STARTTLS sent: the adapter runs the handshake
     CLOSED = "CLOSED"  # the session is over (221, 421, or the client closed)
@@ -64,6 +69,12 @@ class Greeting(Command):
     __slots__ = ()
 
 
+class ProxyReceived(Command):
+    """Stands for the PROXY header in the table: the greeting is owed after it."""
+
+    __slots__ = ()
+
+
 class Handshake(Command):
     """Stands for the finished TLS handshake (``tls_established()``) in the table."""
 
@@ -76,9 +87,11 @@ S = State
 # Commands that work in every greeted state outside the body, and keep the state.
 _ANYWHERE = (Noop, Verify, Expand, Help)
 # States in which a session has said hello or may say it.
-_SESSION = (S.AWAIT_HELLO, S.READY, S.IN_MAIL, S.HAS_RCPT)
+_SESSION = (S.AWAIT_HELLO, S.READY, S.IN_MAIL, S.HAS_RCPT, S.IN_BDAT)
 
 TRANSITIONS: dict[tuple[State, type[Command], Outcome], State] = {
+    # PROXY protocol: the header comes before the greeting.
+    (S.PROXY_HEADER, ProxyReceived, A): S.CONNECTED,
     # Connection opening (RFC 5321 3.1): 220 greets, 554 refuses all but QUIT.
     (S.CONNECTED, Greeting, A): S.AWAIT_HELLO,
     (S.CONNECTED, Greeting, R): S.REFUSED,
@@ -91,6 +104,21 @@ TRANSITIONS: dict[tuple[State, type[Command], Outcome], State] = {
     # The transaction ends with the body's reply, whatever it is (RFC 5321 4.1.1.4).
     (S.IN_DATA, EndOfMessage, A): S.READY,
     (S.IN_DATA, EndOfMessage, R): S.READY,
+    # CHUNKING (RFC 3030 2): each BDAT chunk is answered; a failed chunk fails
+    # the transaction; BDAT LAST ends the message like CRLF.CRLF.
+    (S.HAS_RCPT, ChunkReceived, A): S.IN_BDAT,
+    (S.HAS_RCPT, ChunkReceived, R): S.READY,
+    (S.IN_BDAT, ChunkReceived, A): S.IN_BDAT,
+    (S.IN_BDAT, ChunkReceived, R): S.READY,
+    (S.HAS_RCPT, EndOfMessage, A): S.READY,
+    (S.HAS_RCPT, EndOfMessage, R): S.READY,
+    (S.IN_BDAT, EndOfMessage, A): S.READY,
+    (S.IN_BDAT, EndOfMessage, R): S.READY,
+    # Postfix XCLIENT starts the session again with a new greeting; XFORWARD
+    # comes between transactions.
+    (S.AWAIT_HELLO, XClient, A): S.AWAIT_HELLO,
+    (S.READY, XClient, A): S.AWAIT_HELLO,
+    (S.READY, XForward, A): S.READY,
     # STARTTLS (RFC 3207 4.2): after the handshake the session starts again.
     (S.READY, StartTLS, A): S.TLS_PENDING,
     (S.TLS_PENDING, Handshake, A): S.AWAIT_HELLO,
@@ -129,6 +157,10 @@ ACCEPT_CODES: dict[type[Command], frozenset[int]] = {
     Expand: frozenset({250, 252}),
     Help: frozenset({211, 214}),
     StartTLS: frozenset({220}),
+    ChunkReceived: frozenset({250}),
+    XClient: frozenset({220}),
+    XForward: frozenset({250}),
+    ProxyReceived: frozenset(),
     AuthChallenge: frozenset({334}),
     Authenticate: frozenset({235}),
     Handshake: frozenset(),
@@ -160,7 +192,14 @@ def sequence_error(state: State, command: type[Command]) -> str:
     """The text of the 503 for ``command`` out of sequence in ``state``."""
     if state is State.AWAIT_HELLO:
         return "Send HELO or EHLO first"
-    if command in (StartTLS, AuthChallenge):
+    if command is ChunkReceived and state is State.READY:
+        return "Need MAIL before BDAT"
+    if command is ChunkReceived and state is State.IN_MAIL:
+        return "Need RCPT before BDAT"
+    if state is State.IN_BDAT and command in (DataStart, RcptTo):
+        # RFC 3030 2: DATA and BDAT cannot be mixed in one transaction.
+        return "Not permitted after BDAT in one transaction"
+    if command in (StartTLS, AuthChallenge, XClient, XForward):
         # RFC 4954 4: AUTH is not permitted during a mail transaction (503).
         return "Not permitted during a mail transaction"
     if command is MailFrom:
