@@ -38,11 +38,16 @@ class SaslError(Exception):
 
 def decode_base64(text: str) -> bytes:
     """RFC 4954 4: reject any character outside the BASE64 alphabet and any pad
-    character that is not at the end."""
+    character that is not at the end. Only the canonical encoding passes (no
+    surplus "=", no stray bits before the padding), the same on every Python
+    version: b64decode(validate=True) alone lets "AAAA====" through on some."""
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise SaslError("Invalid base64 data") from None
+    if base64.b64encode(data) != text.encode("ascii"):
+        raise SaslError("Invalid base64 data")
+    return data
 
 
 class Mechanism(abc.ABC):
