@@ -1,6 +1,6 @@
 """smtpstate benchmarks: one command, one process, one run (issue 5).
 
-    python benchmarks/run.py            # the full run (about 10 minutes on 2 cores)
+    python benchmarks/run.py            # the full run (about 4 minutes on 2 cores)
     python benchmarks/run.py --quick    # a tiny run of everything (CI smoke test)
 
 The same byte streams go through smtpstate, the baseline of ``baseline.py``,
