@@ -175,7 +175,7 @@ def test_4_454_keeps_plaintext() -> None:
 def test_4_argument_gets_501() -> None:
     """STARTTLS takes no parameters: 501 Syntax error (no parameters allowed)."""
     conn = new_conn(extensions=TLS)
-    events, out = drive(conn, EHLO + b"STARTTLS now\r\n")
+    events, _ = drive(conn, EHLO + b"STARTTLS now\r\n")
     assert rejections(events) == [("STARTTLS", 501)]
     assert conn.state is State.READY
 
@@ -193,7 +193,7 @@ def test_4_during_a_transaction_gets_503() -> None:
     """STARTTLS resets the session, so it cannot come in the middle of a mail
     transaction: 503, and the transaction goes on."""
     conn = new_conn(extensions=TLS)
-    events, out = drive(conn, EHLO + b"MAIL FROM:<a@b>\r\nSTARTTLS\r\nRCPT TO:<c@d>\r\n")
+    events, _ = drive(conn, EHLO + b"MAIL FROM:<a@b>\r\nSTARTTLS\r\nRCPT TO:<c@d>\r\n")
     assert rejections(events) == [("STARTTLS", 503)]
     assert conn.state is State.HAS_RCPT
 
@@ -235,7 +235,7 @@ def test_4_require_tls_answers_mail_and_auth_with_530() -> None:
 def test_4_quit_works_while_tls_is_required() -> None:
     """QUIT is never refused for want of TLS."""
     conn = new_conn(extensions=TLS, require_tls=True)
-    events, out = drive(conn, EHLO + b"QUIT\r\n")
+    events, _ = drive(conn, EHLO + b"QUIT\r\n")
     assert [type(e) for e in events] == [Hello, Quit, ConnectionClosed]
 
 
@@ -266,7 +266,7 @@ def test_4_2_hello_type_forgotten() -> None:
     """An EHLO before TLS does not count after it: parameters need a new EHLO."""
     conn, _ = started()
     conn.tls_established()
-    events, out = drive(conn, b"HELO client.example\r\nMAIL FROM:<a@b> BODY=8BITMIME\r\n")
+    events, _ = drive(conn, b"HELO client.example\r\nMAIL FROM:<a@b> BODY=8BITMIME\r\n")
     assert rejections(events) == [("MAIL", 555)]
 
 
