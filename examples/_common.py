@@ -16,6 +16,7 @@ import ipaddress
 import itertools
 import os
 import socket
+import ssl
 import sys
 import time
 import traceback
@@ -26,6 +27,8 @@ from mailbox import Maildir
 from typing import Any, BinaryIO
 
 from smtpstate import (
+    AuthChallenge,
+    Authenticate,
     CommandRejected,
     ConnectionClosed,
     DataStart,
@@ -45,6 +48,7 @@ from smtpstate import (
     Reset,
     Sentinel,
     ServerConnection,
+    StartTLS,
     State,
     UnknownCommand,
     Verify,
@@ -81,6 +85,9 @@ DEFAULT_MESSAGE_DEADLINE = 600.0
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 # RFC 5321 4.5.3.1.8: a server MUST accept at least 100 recipients.
 MIN_RECIPIENTS = 100
+# --auth: every built-in SASL mechanism; the engine offers PLAIN and LOGIN only
+# under TLS unless --auth-without-tls (RFC 4954 4).
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,11 @@ class Config:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     data_timeout: float = DEFAULT_DATA_TIMEOUT
     discard: bool = False
+    tls: ssl.SSLContext | None = None  # --tls-cert and --tls-key: STARTTLS offered
+    users: tuple[tuple[str, str], ...] = ()  # --auth USER:PASSWORD: AUTH offered
+    require_tls: bool = False
+    require_auth: bool = False
+    auth_without_tls: bool = False
     initial_timeout: float = DEFAULT_INITIAL_TIMEOUT
     mail_timeout: float = DEFAULT_MAIL_TIMEOUT
     rcpt_timeout: float = DEFAULT_RCPT_TIMEOUT
@@ -169,6 +181,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         help="rejected commands before 421 4.7.0 and close, 0 for no limit (%(default)s)",
     )
     p.add_argument("--discard", action="store_true", help="accept mail and drop it")
+    _add_tls_auth_options(p)
     args = p.parse_args(argv)
     if args.max_recipients < MIN_RECIPIENTS:
         p.error("--max-recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
@@ -181,6 +194,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
     if args.max_errors < 0:
         p.error("--max-errors must be 0 (no limit) or more")
     return Config(
+        **_tls_auth_config(p, args),
         host=args.host,
         port=args.port,
         maildir=args.maildir,
@@ -199,6 +213,56 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         strict_pipelining=args.strict_pipelining,
         max_errors=args.max_errors or None,
     )
+
+
+def _add_tls_auth_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: offer STARTTLS")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    p.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="offer AUTH (PLAIN, LOGIN, CRAM-MD5) and accept this user; repeatable",
+    )
+    p.add_argument("--require-tls", action="store_true", help="530 to MAIL and AUTH before TLS")
+    p.add_argument("--require-auth", action="store_true", help="530 to MAIL before AUTH")
+    p.add_argument(
+        "--auth-without-tls",
+        action="store_true",
+        help="offer PLAIN and LOGIN before STARTTLS too (RFC 4954 4 advises against it)",
+    )
+
+
+def _tls_auth_config(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The TLS and AUTH fields of Config, checked; the certificate is loaded now,
+    so a bad file stops the server before it listens."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error("--tls-cert and --tls-key go together")
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)  # server side, TLS 1.2+
+        try:
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            p.error(f"cannot load --tls-cert/--tls-key: {exc}")
+    users = []
+    for entry in args.auth:
+        user, colon, password = entry.partition(":")
+        if not (user and colon and password):
+            p.error("--auth takes USER:PASSWORD")
+        users.append((user, password))
+    if args.require_tls and tls is None:
+        p.error("--require-tls needs --tls-cert and --tls-key")
+    if (args.require_auth or args.auth_without_tls) and not users:
+        p.error("--require-auth and --auth-without-tls need --auth")
+    return {
+        "tls": tls,
+        "users": tuple(users),
+        "require_tls": args.require_tls,
+        "require_auth": args.require_auth,
+        "auth_without_tls": args.auth_without_tls,
+    }
 
 
 def announce(config: Config, address: tuple[Any, ...]) -> None:
@@ -315,7 +379,15 @@ class Session:
         self.peer = peer
         self.conn = ServerConnection(
             config.hostname,
-            Extensions(size=config.max_message_size, smtputf8=True),
+            Extensions(
+                size=config.max_message_size,
+                smtputf8=True,
+                starttls=config.tls is not None,
+                auth=AUTH_MECHANISMS if config.users else (),
+                auth_without_tls=config.auth_without_tls,
+            ),
+            require_tls=config.require_tls,
+            require_auth=config.require_auth,
             max_recipients=config.max_recipients,
             max_errors=config.max_errors,
             strict_pipelining=config.strict_pipelining,
@@ -359,6 +431,12 @@ class Session:
     def written(self) -> None:
         """The adapter wrote every reply it had."""
         self._reply_to_body = False
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """Set once the 220 to STARTTLS is sent (the engine is in TLS_PENDING): the
+        adapter writes out its replies, runs the handshake with this context, then
+        calls ``conn.tls_established()``. See docs/tls-auth.md."""
+        return self.config.tls if self.conn.state is State.TLS_PENDING else None
 
     def greeting(self) -> bytes:
         return self.conn.send(Reply(220, f"{self.config.hostname} ESMTP smtpstate example"))
@@ -415,8 +493,13 @@ class Session:
 
     def _decide(self, event: Event) -> Reply:
         host = self.config.hostname
-        if isinstance(event, (CommandRejected, UnknownCommand)):
-            return event.reply
+        if isinstance(event, (CommandRejected, UnknownCommand, AuthChallenge)):
+            return event.reply  # AuthChallenge: the engine's 334, to pass on
+        if isinstance(event, StartTLS):  # only offered with --tls-cert
+            self._new_transaction()
+            return Reply(220, "Ready to start TLS", "2.0.0")
+        if isinstance(event, Authenticate):
+            return self._authenticate(event)
         if isinstance(event, Hello):
             self._new_transaction()
             self._helo, self._extended = event.domain, event.extended
@@ -459,6 +542,16 @@ class Session:
             return Reply(214, "See RFC 5321", "2.0.0")
         return Reply(502, "Command not implemented", "5.5.1")
 
+    def _authenticate(self, event: Authenticate) -> Reply:
+        """Check the credentials against --auth. ``check_password`` compares in
+        constant time; an unknown user is checked against a dummy password, so
+        the reply takes as long. No one may act as someone else (authzid)."""
+        password = dict(self.config.users).get(event.username)
+        proved = event.check_password("\0" if password is None else password)
+        if proved and password is not None and event.authorization_id in ("", event.username):
+            return Reply(235, "Authentication succeeded", "2.7.0")
+        return Reply(535, "Authentication credentials invalid", "5.7.8")
+
     def _end_of_message(self, event: EndOfMessage) -> Reply:
         spool, self._spool = self._spool, None
         self._sender, self._recipients = None, []
@@ -482,6 +575,9 @@ class Session:
         protocol = "ESMTP" if self._extended else "SMTP"
         if self._sender.smtputf8:
             protocol = "UTF8SMTP"  # RFC 6531 3.7.3 (SMTPUTF8 needs EHLO)
+        if self._extended:  # RFC 3848, RFC 4954 7, RFC 6531 3.7.3: ESMTPSA, UTF8SMTPS...
+            protocol += "S" if self.conn.tls_active else ""
+            protocol += "A" if self.conn.authenticated else ""
         # "for" only names a single recipient, so a copy does not list the others.
         for_clause = f"\r\n\tfor <{self._recipients[0]}>" if len(self._recipients) == 1 else ""
         date = email.utils.formatdate(localtime=True)

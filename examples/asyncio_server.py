@@ -10,16 +10,42 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 
 from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
 
 from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 
 
+async def start_tls(
+    writer: asyncio.StreamWriter, replies: bytearray, context: ssl.SSLContext, timeout: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Write the replies up to the 220 to STARTTLS, then run the handshake with
+    the public loop.start_tls(). Reading stops first, so the ClientHello reaches
+    TLS and not the old reader; a new reader gets what TLS decrypts, and any
+    plaintext the old one buffered is dropped with it, never parsed.
+    (StreamWriter.start_tls(), 3.11+, keeps the old reader and its buffer.)"""
+    transport = writer.transport
+    assert isinstance(transport, asyncio.Transport)
+    transport.pause_reading()
+    writer.write(replies)
+    await asyncio.wait_for(writer.drain(), timeout)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_SIZE)
+    protocol = asyncio.StreamReaderProtocol(reader)
+    tls = await loop.start_tls(
+        transport, protocol, context, server_side=True, ssl_handshake_timeout=timeout
+    )
+    assert tls is not None
+    protocol.connection_made(tls)  # start_tls() leaves this call to its caller
+    return reader, asyncio.StreamWriter(tls, protocol, reader, loop)
+
+
 async def serve_client(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, config: Config
 ) -> None:
     session = Session(config, writer.get_extra_info("peername"))
+    tcp = writer  # after STARTTLS, `writer` is the TLS stream on top of this one
     conn = session.conn
     out = bytearray(session.greeting())  # the greeting is owed first
     try:
@@ -45,6 +71,10 @@ async def serve_client(
                 break
             else:
                 out += session.handle(event)
+                if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
+                    reader, writer = await start_tls(writer, out, tls, session.timeout)
+                    out.clear()
+                    conn.tls_established()
                 if len(out) >= WRITE_THRESHOLD:  # a client that does not read
                     writer.write(out)
                     out.clear()
@@ -62,6 +92,7 @@ async def serve_client(
     finally:
         session.close()  # an unfinished message is deleted from tmp/
         writer.close()
+        tcp.close()  # (after STARTTLS) once collected, it would close the socket anyway
 
 
 async def main(config: Config) -> None:

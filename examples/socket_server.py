@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -23,6 +24,18 @@ from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 
 _live: set[socket.socket] = set()  # open client sockets, shut down on exit
 _live_lock = threading.Lock()
+
+
+def start_tls(sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
+    """The handshake after the 220 to STARTTLS, bounded by the socket's timeout.
+    Bytes the client sent ahead are still in the kernel: they reach the TLS
+    layer (and break the handshake), never the engine."""
+    with _live_lock:
+        _live.discard(sock)
+        tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        _live.add(tls)
+    tls.do_handshake()
+    return tls
 
 
 def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> None:
@@ -53,6 +66,11 @@ def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> 
                 break
             else:
                 out += session.handle(event)
+                if (tls := session.tls_context()) is not None:  # 220 to STARTTLS sent
+                    sock.sendall(out)  # in plaintext
+                    out.clear()
+                    sock = start_tls(sock, tls)
+                    conn.tls_established()
                 if len(out) >= WRITE_THRESHOLD:  # a client that does not read
                     sock.settimeout(session.write_timeout)
                     sock.sendall(out)

@@ -18,9 +18,10 @@ from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_e
 from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 
 
-async def serve_client(stream: trio.SocketStream, config: Config) -> None:
+async def serve_client(tcp: trio.SocketStream, config: Config) -> None:
+    stream: trio.abc.Stream = tcp  # a trio.SSLStream after STARTTLS
     try:
-        peer = stream.socket.getpeername()
+        peer = tcp.socket.getpeername()
     except OSError:  # already gone
         peer = None
     session = Session(config, peer)
@@ -48,11 +49,17 @@ async def serve_client(stream: trio.SocketStream, config: Config) -> None:
                 if idle.cancelled_caught:
                     out += session.timed_out()
                     break
-                conn.receive_data(data)  # b"" at EOF
+                conn.receive_data(bytes(data))  # b"" at EOF; bytes(b) is b, no copy
             elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
                 break
             else:
                 out += session.handle(event)
+                if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
+                    await flush()  # in plaintext
+                    stream = trio.SSLStream(tcp, tls, server_side=True)
+                    with trio.fail_after(session.timeout):
+                        await stream.do_handshake()
+                    conn.tls_established()
                 if len(out) >= WRITE_THRESHOLD:  # a client that pipelines without reading
                     await flush()
         if out:
