@@ -9,6 +9,7 @@ from smtpstate import (
     PAUSED,
     AuthChallenge,
     Authenticate,
+    ChunkReceived,
     CommandRejected,
     ConnectionClosed,
     DataStart,
@@ -23,6 +24,7 @@ from smtpstate import (
     StartTLS,
     State,
     UnknownCommand,
+    XClient,
 )
 
 Answer = Callable[[Event], Reply]
@@ -35,7 +37,8 @@ PASSWORD = "secret"
 
 def default_answer(event: Event) -> Reply:
     """The suggested reply where there is one, else the ordinary success code.
-    AUTH succeeds for the password ``PASSWORD``; STARTTLS is accepted."""
+    A flagged body or BDAT chunk gets its suggested rejection; XCLIENT a new
+    220. AUTH succeeds for the password ``PASSWORD``; STARTTLS is accepted."""
     if isinstance(event, (CommandRejected, UnknownCommand, AuthChallenge)):
         return event.reply
     if isinstance(event, Authenticate):
@@ -44,8 +47,10 @@ def default_answer(event: Event) -> Reply:
         return Reply(535, "Authentication credentials invalid", "5.7.8")
     if isinstance(event, StartTLS):
         return Reply(220, "Ready to start TLS")
-    if isinstance(event, EndOfMessage) and event.reply is not None:
+    if isinstance(event, (EndOfMessage, ChunkReceived)) and event.reply is not None:
         return event.reply
+    if isinstance(event, XClient):
+        return Reply(220, "mx.example.org ESMTP")  # XCLIENT: a new greeting
     if isinstance(event, DataStart):
         return Reply(354, "End data with <CR><LF>.<CR><LF>")
     if isinstance(event, Quit):

@@ -103,7 +103,7 @@ _HTTP_VERBS = frozenset(
 # RFC 2920 3.1: commands that must end a group, whose input must not run ahead
 # (RFC 3207 4 adds STARTTLS; AUTH is judged by its outcome, RFC 4954 4).
 _GROUP_ENDERS = frozenset(
-    {"EHLO", "HELO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "QUIT", "STARTTLS"}
+    {"EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "QUIT", "STARTTLS"}
 )
 # RFC 3207 4: under "TLS required", 530 to every command but NOOP, EHLO,
 # STARTTLS and QUIT. HELO and RSET still work (RSET must, RFC 5321 4.1.1.5);
@@ -652,10 +652,12 @@ class ServerConnection:
     def _apply(self, command: Command | None, outcome: Outcome | None) -> None:
         """Move along the table and keep the session's bookkeeping."""
         previous = self._state
+        in_chunk = self._chunk is not None and self._chunk.refusal is None
         if command is None or outcome is None:  # 421: the server closes (RFC 5321 3.8)
             self._state = State.CLOSED
             self._data_reader = None
             self._mechanism = None
+            self._chunk = None
         else:
             self._state = _state.next_state(previous, type(command), outcome)
         if self._state is State.CLOSED:
@@ -664,7 +666,7 @@ class ServerConnection:
             # client close) can cut one off.
             self._closed_event = ConnectionClosed(
                 mid_transaction=previous in _TRANSACTION_STATES,
-                mid_body=command is None and previous is State.IN_DATA,
+                mid_body=command is None and (previous is State.IN_DATA or in_chunk),
             )
             return
         if isinstance(command, Hello) and outcome is Outcome.ACCEPT:
@@ -716,7 +718,7 @@ class ServerConnection:
 def _is_hello(command: Command) -> bool:
     """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
     if isinstance(command, CommandRejected):
-        return command.command in ("HELO", "EHLO")
+        return command.command in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
     return isinstance(command, (Hello, Greeting, XClient))  # XCLIENT's 220 is a greeting
 
 

@@ -1,0 +1,351 @@
+"""RFC 3030 (CHUNKING and BINARYMIME), one test per rule."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from smtpstate import (
+    NEED_DATA,
+    PAUSED,
+    ChunkReceived,
+    CommandRejected,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Extensions,
+    LocalProtocolError,
+    MessageData,
+    Noop,
+    Reply,
+    State,
+)
+
+from .helpers import EHLO_MAIL, body_of, codes, default_answer, drive, new_conn, session
+
+CHUNKING = Extensions(chunking=True)
+BINARY = Extensions(chunking=True, binarymime=True)
+
+
+def bdat(data: bytes, last: bool = False) -> bytes:
+    return b"BDAT %d%s\r\n" % (len(data), b" LAST" if last else b"") + data
+
+
+def chunk_events(events: list[Event]) -> list[Event]:
+    return [e for e in events if isinstance(e, (ChunkReceived, EndOfMessage))]
+
+
+def test_2_chunking_is_advertised_only_when_enabled() -> None:
+    """The EHLO keyword is CHUNKING, with no parameter; BINARYMIME is its own keyword."""
+    assert re.search(rb"250[- ]CHUNKING\r\n", session(b"EHLO c\r\n", CHUNKING)[2])
+    assert b"BINARYMIME" not in session(b"EHLO c\r\n", CHUNKING)[2]
+    assert b"CHUNKING" not in session(b"EHLO c\r\n")[2]
+    assert re.search(rb"250[- ]BINARYMIME\r\n", session(b"EHLO c\r\n", BINARY)[2])
+
+
+def test_2_bdat_reads_exactly_the_octet_count() -> None:
+    """The chunk is exactly chunk-size octets; what follows is the next command."""
+    _, events, out = session(EHLO_MAIL + b"BDAT 5\r\nhelloNOOP\r\n", CHUNKING)
+    assert body_of(events) == b"hello"
+    assert isinstance(events[-2], ChunkReceived)
+    assert events[-2].size == 5
+    assert isinstance(events[-1], Noop)
+    assert codes(out)[-2:] == [250, 250]
+
+
+def test_2_chunk_octets_are_binary_and_delivered_unchanged() -> None:
+    """No dot-stuffing and no end marker inside a chunk: CRLF.CRLF, bare LF, bare
+    CR, NUL, leading dots and 8-bit octets are message data."""
+    body = b"..a\r\n.\r\nb\nc\rd\x00\xff\r\n.\r\n"
+    _, events, out = session(EHLO_MAIL + bdat(body, last=True), CHUNKING)
+    assert body_of(events) == body
+    end = events[-1]
+    assert isinstance(end, EndOfMessage)
+    assert end.size == len(body)
+    assert end.reply is None
+    assert not end.bad_line_endings
+    assert codes(out)[-1] == 250
+
+
+def test_2_each_chunk_is_answered_in_order() -> None:
+    """Every BDAT command gets its own reply, once its octets have been read."""
+    wire = EHLO_MAIL + bdat(b"one ") + bdat(b"two ") + bdat(b"three", last=True)
+    conn, events, out = session(wire, CHUNKING)
+    kinds = [type(e) for e in chunk_events(events)]
+    assert kinds == [ChunkReceived, ChunkReceived, EndOfMessage]
+    assert codes(out) == [250, 250, 250, 250, 250, 250]
+    assert body_of(events) == b"one two three"
+    assert conn.state is State.READY
+
+
+def test_2_chunk_reply_is_owed_only_after_its_octets() -> None:
+    """The reply to BDAT comes after the whole chunk arrived (the command and its
+    data are one unit)."""
+    conn = new_conn(extensions=CHUNKING)
+    drive(conn, EHLO_MAIL)
+    conn.receive_data(b"BDAT 4\r\nab")
+    first = conn.next_event()
+    assert first == MessageData(data=b"ab")
+    assert conn.next_event() is NEED_DATA
+    assert conn.awaiting_reply is None
+    conn.receive_data(b"cd")
+    assert conn.next_event() == MessageData(data=b"cd")
+    assert isinstance(conn.next_event(), ChunkReceived)
+    assert conn.next_event() is PAUSED
+
+
+def test_2_bdat_state_then_rset_clears_the_transaction() -> None:
+    """Between chunks the transaction is open (IN_BDAT); RSET abandons it."""
+    conn, _, _ = session(EHLO_MAIL + bdat(b"x"), CHUNKING)
+    assert conn.state is State.IN_BDAT
+    drive(conn, b"RSET\r\n")
+    assert conn.state is State.READY
+    _, out = drive(conn, b"MAIL FROM:<a@b.example>\r\n")
+    assert codes(out) == [250]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [b"EHLO c\r\n", b"EHLO c\r\nMAIL FROM:<a@b.example>\r\n", b""],
+    ids=["no-mail", "no-rcpt", "no-ehlo"],
+)
+def test_2_bdat_without_recipient_is_503_and_its_octets_are_dropped(before: bytes) -> None:
+    """BDAT needs a transaction with a recipient (503); the chunk octets that
+    follow it are read and thrown away, never taken as commands."""
+    _, events, out = session(before + b"BDAT 6\r\nQUIT\r\nNOOP\r\n", CHUNKING)
+    rejected = [e for e in events if isinstance(e, CommandRejected)]
+    assert len(rejected) == 1
+    assert rejected[0].reply.code == 503
+    assert not any(isinstance(e, MessageData) for e in events)
+    assert isinstance(events[-1], Noop)
+    assert re.search(rb"503 5\.5\.1 ", out)
+
+
+def test_2_bdat_after_last_is_503() -> None:
+    """BDAT LAST ends the transaction: a further BDAT is out of sequence."""
+    wire = EHLO_MAIL + bdat(b"x", last=True) + bdat(b"RSET\r\n")
+    conn, events, out = session(wire, CHUNKING)
+    assert codes(out)[-1] == 503
+    assert isinstance(events[-1], CommandRejected)
+    assert conn.state is State.READY
+    assert body_of(events) == b"x"
+
+
+def test_2_data_after_bdat_is_503() -> None:
+    """DATA and BDAT cannot be mixed in one transaction."""
+    conn, events, out = session(EHLO_MAIL + bdat(b"x") + b"DATA\r\n", CHUNKING)
+    assert codes(out)[-1] == 503
+    assert isinstance(events[-1], CommandRejected)
+    assert "BDAT" in events[-1].reason
+    assert conn.state is State.IN_BDAT
+
+
+def test_2_rcpt_after_bdat_is_503() -> None:
+    """Recipients come before the first chunk."""
+    _, _, out = session(EHLO_MAIL + bdat(b"x") + b"RCPT TO:<e@f.example>\r\n", CHUNKING)
+    assert codes(out)[-1] == 503
+
+
+def test_2_bdat_when_chunking_is_off_is_502_and_its_octets_are_dropped() -> None:
+    """A server that did not advertise CHUNKING answers 502, but the octets still
+    follow the command and must not be read as commands."""
+    conn, events, out = session(EHLO_MAIL + b"BDAT 6\r\nQUIT\r\nNOOP\r\n")
+    assert codes(out)[-2:] == [502, 250]
+    assert re.search(rb"502 5\.5\.1 ", out)
+    assert not any(isinstance(e, MessageData) for e in events)
+    assert conn.state is State.HAS_RCPT
+
+
+@pytest.mark.parametrize(
+    "argument", [b"", b"x", b"-1", b"1 FIRST", b"1LAST", b"1 LAST x", b"1" * 21]
+)
+def test_2_bdat_syntax_error_is_501(argument: bytes) -> None:
+    """bdat-cmd ::= "BDAT" SP chunk-size [ SP end-marker ]; a size that cannot be
+    read leaves no octet count, so nothing is skipped."""
+    _, _, out = session(EHLO_MAIL + b"BDAT " + argument + b"\r\nNOOP\r\n", CHUNKING)
+    assert codes(out)[-2:] == [501, 250]
+    assert re.search(rb"501 5\.5\.4 ", out)
+
+
+def test_2_bdat_verb_and_last_are_case_insensitive() -> None:
+    """SMTP verbs and keywords are case-insensitive."""
+    _, events, _ = session(EHLO_MAIL + b"bdat 2 last\r\nok", CHUNKING)
+    assert isinstance(events[-1], EndOfMessage)
+    assert body_of(events) == b"ok"
+
+
+def test_2_bdat_zero_last_ends_the_message() -> None:
+    """BDAT 0 LAST is the way to end a message whose chunks were all sent."""
+    conn, events, out = session(EHLO_MAIL + bdat(b"abc") + b"BDAT 0 LAST\r\n", CHUNKING)
+    end = events[-1]
+    assert isinstance(end, EndOfMessage)
+    assert end.size == 3
+    assert conn.state is State.READY
+    assert codes(out)[-2:] == [250, 250]
+
+
+def test_2_empty_chunk_is_answered() -> None:
+    """BDAT 0 (not LAST) carries no octets but is still answered."""
+    _, events, _ = session(EHLO_MAIL + b"BDAT 0\r\n", CHUNKING)
+    assert events[-1] == ChunkReceived(size=0)
+
+
+def test_2_size_limit_counts_all_chunks() -> None:
+    """With SIZE, the chunk that takes the message past the limit gets 552 5.3.4;
+    the octets past the limit are not delivered."""
+    ext = Extensions(chunking=True, size=10)
+    wire = EHLO_MAIL + bdat(b"123456") + bdat(b"789012") + bdat(b"345", last=True)
+    conn, events, out = session(wire, ext)
+    chunks = chunk_events(events)
+    assert isinstance(chunks[0], ChunkReceived) and chunks[0].reply is None
+    assert isinstance(chunks[1], ChunkReceived) and chunks[1].reply is not None
+    assert chunks[1].reply.code == 552
+    assert body_of(events) == b"1234567890"
+    # The 552 ends the transaction: the pipelined BDAT LAST is refused.
+    assert isinstance(events[-1], CommandRejected)
+    assert codes(out)[-3:] == [250, 552, 503]
+    assert re.search(rb"552 5\.3\.4 ", out)
+    assert conn.state is State.READY
+
+
+def test_2_size_limit_on_the_last_chunk() -> None:
+    """BDAT LAST over the limit: EndOfMessage is flagged oversized."""
+    ext = Extensions(chunking=True, size=4)
+    _, events, _ = session(EHLO_MAIL + bdat(b"12345", last=True), ext)
+    end = events[-1]
+    assert isinstance(end, EndOfMessage)
+    assert end.oversized
+    assert end.size == 5
+    assert body_of(events) == b"1234"
+
+
+def test_2_oversized_chunk_cannot_be_accepted() -> None:
+    """A 2xx to a chunk that broke the limit is an application bug."""
+    conn = new_conn(extensions=Extensions(chunking=True, size=2))
+    drive(conn, EHLO_MAIL)
+    conn.receive_data(bdat(b"abc"))
+    while not isinstance(conn.next_event(), ChunkReceived):
+        pass
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(250, "OK"))
+
+
+def test_2_failed_chunk_ends_the_transaction_and_later_chunks_get_503() -> None:
+    """A 4xx/5xx to a BDAT fails the whole transaction; chunks pipelined after it
+    are read, discarded and answered 503."""
+
+    def answer(event: Event) -> Reply:
+        if isinstance(event, ChunkReceived):
+            return Reply(451, "Try again later", "4.3.0")
+        return default_answer(event)
+
+    wire = EHLO_MAIL + bdat(b"NOOP\r\n") + bdat(b"QUIT\r\n") + bdat(b"RSET\r\n", last=True)
+    conn, events, out = session(wire + b"NOOP\r\n", CHUNKING, answer)
+    assert codes(out)[-4:] == [451, 503, 503, 250]
+    assert body_of(events) == b"NOOP\r\n"
+    assert conn.state is State.READY
+
+
+def test_2_rejected_last_chunk_ends_the_transaction() -> None:
+    """A 5xx to BDAT LAST also ends the transaction."""
+
+    def answer(event: Event) -> Reply:
+        if isinstance(event, EndOfMessage):
+            return Reply(554, "No", "5.6.0")
+        return default_answer(event)
+
+    conn, _, out = session(EHLO_MAIL + bdat(b"x", last=True), CHUNKING, answer)
+    assert codes(out)[-1] == 554
+    assert conn.state is State.READY
+
+
+def test_2_client_close_mid_chunk() -> None:
+    """A close inside a chunk leaves an incomplete body: mid_body is set."""
+    conn = new_conn(extensions=CHUNKING)
+    events, _ = drive(conn, [EHLO_MAIL, b"BDAT 10\r\nabc"], eof=True)
+    assert events[-1] == ConnectionClosed(mid_transaction=True, mid_body=True)
+    assert conn.state is State.CLOSED
+
+
+def test_2_client_close_between_chunks() -> None:
+    """A close after an answered chunk is inside the transaction, not the body."""
+    conn = new_conn(extensions=CHUNKING)
+    events, _ = drive(conn, [EHLO_MAIL, bdat(b"abc")], eof=True)
+    assert events[-1] == ConnectionClosed(mid_transaction=True, mid_body=False)
+
+
+def test_2_client_close_inside_a_refused_chunk() -> None:
+    """The octets of a refused BDAT are no message body."""
+    conn = new_conn(extensions=CHUNKING)
+    events, _ = drive(conn, [b"EHLO c\r\nBDAT 10\r\nabc"], eof=True)
+    assert events[-1] == ConnectionClosed(mid_transaction=False, mid_body=False)
+
+
+def test_2_server_421_mid_chunk_reports_a_cut_body() -> None:
+    """An unsolicited 421 while chunk octets arrive cuts the body off."""
+    conn = new_conn(extensions=CHUNKING)
+    drive(conn, [EHLO_MAIL, b"BDAT 10\r\nabc"])
+    conn.send(Reply(421, "Shutting down", "4.3.2"))
+    assert conn.next_event() == ConnectionClosed(mid_transaction=True, mid_body=True)
+
+
+def test_3_binarymime_needs_the_extension() -> None:
+    """BODY=BINARYMIME is refused (501) unless BINARYMIME was advertised."""
+    _, _, out = session(b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\n", CHUNKING)
+    assert codes(out)[-1] == 501
+    _, events, out = session(b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=binarymime\r\n", BINARY)
+    assert codes(out)[-1] == 250
+    assert getattr(events[-1], "body", None) == "BINARYMIME"
+
+
+def test_3_binarymime_message_cannot_use_data() -> None:
+    """A BINARYMIME message must be sent with BDAT: DATA gets 503."""
+    head = b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\nRCPT TO:<c@d.example>\r\n"
+    conn, _, out = session(head + b"DATA\r\n", BINARY)
+    assert codes(out)[-1] == 503
+    assert re.search(rb"503 5\.5\.1 ", out)
+    assert conn.state is State.HAS_RCPT
+    _, _, out = session(head + bdat(b"\x00\xff", last=True), BINARY)
+    assert codes(out)[-1] == 250
+
+
+def test_3_binarymime_is_forgotten_after_the_transaction() -> None:
+    """The next transaction without BODY=BINARYMIME may use DATA."""
+    head = b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\nRCPT TO:<c@d.example>\r\n"
+    wire = head + bdat(b"x", last=True) + b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d>\r\nDATA\r\n"
+    _, events, out = session(wire, BINARY)
+    assert isinstance(events[-1], DataStart)
+    assert codes(out)[-1] == 354
+
+
+def test_3_binarymime_requires_chunking() -> None:
+    """BINARYMIME cannot be offered without CHUNKING."""
+    with pytest.raises(ValueError, match="CHUNKING"):
+        Extensions(binarymime=True)
+
+
+def test_4_2_pipelined_example() -> None:
+    """The pipelining example of 4.2: MAIL, RCPTs and several BDATs in one go,
+    each answered in order."""
+    wire = (
+        b"EHLO c\r\nMAIL FROM:<Sam@Random.com> BODY=BINARYMIME\r\n"
+        b"RCPT TO:<Susan@Random.com>\r\nRCPT TO:<Harry@Random.com>\r\n"
+        + bdat(b"x" * 1000)
+        + bdat(b"y" * 500, last=True)
+        + b"QUIT\r\n"
+    )
+    conn, events, out = session(wire, BINARY)
+    assert codes(out) == [250, 250, 250, 250, 250, 250, 221]
+    assert body_of(events) == b"x" * 1000 + b"y" * 500
+    assert conn.state is State.CLOSED
+
+
+def test_2_bdat_replies_carry_enhanced_codes() -> None:
+    """Every reply the engine suggests for BDAT carries an enhanced status code."""
+    wire = b"EHLO c\r\nBDAT 1\r\nxBDAT z\r\n" + EHLO_MAIL + bdat(b"x") + b"DATA\r\n"
+    _, _, out = session(wire, CHUNKING)
+    for line in out.split(b"\r\n"):
+        if line[:1] in (b"4", b"5"):
+            assert re.match(rb"[45]\d\d [45]\.\d+\.\d+ ", line), line
