@@ -1,0 +1,426 @@
+"""A hypothesis state machine that plays an SMTP client against the engine.
+
+The model is a client that knows RFC 5321 and keeps its own idea of the session
+state (3.3 transactions, 4.1.1 command rules, 4.1.4 sequencing). Each rule builds
+a group of commands (sometimes one, sometimes a pipelined group, RFC 2920), with
+the replies it expects; the group is fed to the engine cut at random points, and
+after each step the invariants are checked:
+
+- one reply per command, in order, with the expected codes;
+- no command is taken from inside a body (the body's events are MessageData then
+  EndOfMessage, with nothing between);
+- ``conn.state`` is the state the model predicts;
+- the receive buffer holds no more than a line limit plus one read;
+- a delivered body equals the body the model sent, dot-unstuffed (or, when the
+  body broke a rule under the reject policy, is a prefix of it and is refused).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from smtpstate import (
+    NEED_DATA,
+    PAUSED,
+    Command,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Extensions,
+    MessageData,
+    RcptTo,
+    RemoteProtocolError,
+    Reply,
+    ServerConnection,
+    State,
+)
+
+from .helpers import default_answer
+
+S = State
+TRANSACTION = (S.IN_MAIL, S.HAS_RCPT)
+LONG = 1500  # a body line well over the 1000-octet limit (RFC 5321 4.5.3.1.6)
+
+
+def answer(event: Event) -> Reply:
+    """The application: accepts everything except recipients named ``bad``."""
+    if isinstance(event, RcptTo) and event.forward_path.local_part == "bad":
+        return Reply(550, "No such user", "5.1.1")
+    return default_answer(event)
+
+
+@dataclass
+class Step:
+    """Bytes for the engine, and what the model expects them to cause."""
+
+    wire: bytes = b""
+    codes: list[int] = field(default_factory=list)
+    bodies: list[tuple[bytes, bool]] = field(default_factory=list)  # (unstuffed, refused)
+
+
+# Body lines: no CRLF inside (that would be a real line end), but bare CR, bare
+# LF, NUL and dots anywhere, and the smuggling shapes ("\n.", ".\r", ...).
+_plain_line = st.binary(max_size=24).filter(lambda b: b"\r\n" not in b and not b.endswith(b"\r"))
+_special = st.sampled_from(
+    [b"", b".", b"..", b". ", b".\n", b"\n.", b"\r.", b"x\n.", b"\x00.", b"a\rb", b"a\nb"]
+)
+_long_line = st.integers(min_value=LONG, max_value=LONG + 50).map(lambda n: b"y" * n)
+body_lines = st.lists(
+    st.one_of(_plain_line, _special, _plain_line, _long_line).filter(
+        lambda b: b"\r\n" not in b and not b.endswith(b"\r")
+    ),
+    max_size=12,
+)
+
+
+class SmtpClientModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conn: ServerConnection | None = None
+
+    # -- the session --------------------------------------------------------------
+
+    @initialize(
+        bad=st.sampled_from(["reject", "pass"]),
+        long=st.sampled_from(["reject", "pass"]),
+        max_errors=st.sampled_from([None, 6, 20]),
+    )
+    def connect(self, bad: str, long: str, max_errors: int | None) -> None:
+        self.open(bad, long, max_errors)
+
+    def open(self, bad: str, long: str, max_errors: int | None) -> None:
+        self.conn = ServerConnection(
+            "mx.example.org",
+            Extensions(pipelining=True),
+            bad_line_endings=bad,  # type: ignore[arg-type]
+            long_lines=long,  # type: ignore[arg-type]
+            max_errors=max_errors,
+        )
+        self.bad_policy, self.long_policy, self.max_errors = bad, long, max_errors
+        self.conn.send(Reply(220, "mx.example.org ESMTP"))
+        self.state = S.AWAIT_HELLO  # the model's idea of the state
+        self.errors = 0  # commands the engine refused (the error budget)
+        self.refused_rcpts = 0
+        self.dead = False  # the engine ended the session (RemoteProtocolError)
+        self.limit = 512 + Extensions(pipelining=True).mail_line_allowance()
+
+    @property
+    def closed(self) -> bool:
+        return self.dead or self.state is S.CLOSED
+
+    @precondition(lambda self: self.closed)
+    @rule(
+        bad=st.sampled_from(["reject", "pass"]),
+        long=st.sampled_from(["reject", "pass"]),
+        max_errors=st.sampled_from([None, 6, 20]),
+    )
+    def reconnect(self, bad: str, long: str, max_errors: int | None) -> None:
+        self.open(bad, long, max_errors)
+
+    # -- the model: one command at a time -------------------------------------------
+
+    def refuse(self, step: Step, code: int) -> None:
+        """The engine refuses the command (503, 500, 501): the state stays, and
+        the error budget shrinks (RFC 5321 4.1.4 for the sequence)."""
+        step.codes.append(code)
+        self.errors += 1
+
+    def expect(self, step: Step, kind: str, arg: object = None) -> None:
+        """Add one command to ``step`` and move the model along."""
+        if self.closed or (self.max_errors is not None and self.errors >= self.max_errors):
+            return  # nothing more is read
+        st_ = self.state
+        if kind == "hello":
+            step.wire += b"EHLO client.example\r\n" if arg else b"HELO client.example\r\n"
+            step.codes.append(250)
+            self.state, self.refused_rcpts = S.READY, 0  # 4.1.4: clears the transaction
+        elif kind == "mail":
+            step.wire += b"MAIL FROM:<a@example.org>\r\n"
+            if st_ is S.READY:
+                step.codes.append(250)
+                self.state = S.IN_MAIL
+            else:
+                self.refuse(step, 503)  # before HELO, or nested MAIL
+        elif kind == "rcpt":
+            step.wire += b"RCPT TO:<%s@example.net>\r\n" % (b"ok" if arg else b"bad")
+            if st_ not in TRANSACTION:
+                self.refuse(step, 503)
+            elif arg:
+                step.codes.append(250)
+                self.state = S.HAS_RCPT
+            else:
+                step.codes.append(550)  # the application's refusal: not an engine error
+                self.refused_rcpts += 1
+        elif kind == "data":
+            lines: list[bytes] = arg  # type: ignore[assignment]
+            step.wire += b"DATA\r\n"
+            if st_ is not S.HAS_RCPT:
+                # 3.3: 554 once every recipient was refused, 503 otherwise.
+                self.refuse(step, 554 if st_ is S.IN_MAIL and self.refused_rcpts else 503)
+            else:
+                self.body(step, lines)
+        elif kind == "rset":
+            step.wire += b"RSET\r\n"
+            step.codes.append(250)
+            self.state = S.AWAIT_HELLO if st_ is S.AWAIT_HELLO else S.READY
+            self.refused_rcpts = 0
+        elif kind == "noop":
+            step.wire += b"NOOP\r\n"
+            step.codes.append(250)
+        elif kind == "unknown":
+            step.wire += b"XYZZY plugh\r\n"
+            self.refuse(step, 500)
+        elif kind == "bare":
+            step.wire += b"NOOP" + arg + b"x\r\n"  # type: ignore[operator]
+            self.refuse(step, 500)  # a bare CR or LF makes the line invalid
+        elif kind == "toolong":
+            step.wire += b"NOOP " + b"z" * self.limit + b"\r\n"
+            self.refuse(step, 500)  # 4.5.3.1.4
+        elif kind == "quit":
+            step.wire += b"QUIT\r\n"
+            step.codes.append(221)
+            self.state = S.CLOSED
+        elif kind == "http":
+            step.wire += b"GET / HTTP/1.1\r\nHost: mx\r\n\r\n"
+            step.codes.append(421)
+            self.dead = True
+            return
+        else:  # pragma: no cover
+            raise AssertionError(kind)
+        if self.max_errors is not None and self.errors >= self.max_errors:
+            step.codes.append(421)  # the error budget is spent: 421 4.7.0 and close
+            self.dead = True
+
+    def body(self, step: Step, lines: list[bytes]) -> None:
+        """354, the body dot-stuffed (4.5.2), the final dot, and the body's reply."""
+        step.codes.append(354)
+        step.wire += b"".join((b"." + x if x.startswith(b".") else x) + b"\r\n" for x in lines)
+        step.wire += b".\r\n"
+        body = b"".join(x + b"\r\n" for x in lines)
+        bad = any(c in x for x in lines for c in (b"\r", b"\n", b"\x00"))
+        long = any(len(x) + 2 + x.startswith(b".") > 1000 for x in lines)
+        refuse_bad = bad and self.bad_policy == "reject"
+        refused = refuse_bad or (long and self.long_policy == "reject")
+        step.codes.append(550 if refuse_bad else 500 if refused else 250)
+        step.bodies.append((body, refused))
+        self.state, self.refused_rcpts = S.READY, 0  # 4.1.1.4: the body's reply ends it
+
+    # -- running a step against the engine ------------------------------------------
+
+    def run(self, step: Step, cuts: list[int], eof: bool = False) -> None:
+        assert self.conn is not None
+        conn = self.conn
+        data = step.wire
+        points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+        chunks = [data[a:b] for a, b in itertools.pairwise(points) if b > a]
+        largest = max((len(c) for c in chunks), default=0)
+        feed = iter(chunks)
+        events: list[Event] = []
+        out = bytearray()
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as error:
+                out += conn.send(error.reply)
+                break
+            if event is NEED_DATA:
+                held = len(conn.trailing_data[0])
+                assert held <= max(self.limit, 1000) + largest, held  # bounded buffer
+                chunk = next(feed, None)
+                if chunk is None:
+                    if not eof:
+                        break
+                    eof = False
+                    conn.receive_data(b"")
+                else:
+                    conn.receive_data(chunk)
+                continue
+            assert event is not PAUSED, "a reply is owed but the driver answered every command"
+            assert isinstance(event, Event)
+            events.append(event)
+            if isinstance(event, ConnectionClosed):
+                break
+            if isinstance(event, Command):
+                out += conn.send(answer(event))
+        self.check(step, events, bytes(out))
+
+    def check(self, step: Step, events: list[Event], out: bytes) -> None:
+        codes = [int(line[:3]) for line in out.split(b"\r\n") if line[3:4] == b" "]
+        commands = [e for e in events if isinstance(e, Command)]
+        # One reply per command, in order (the 421 of a protocol error has no event).
+        assert codes == step.codes, (codes, step.codes, step.wire[:200])
+        assert len(commands) == len(codes) - (1 if self.dead and codes[-1:] == [421] else 0)
+        # Nothing inside a body is a command: DataStart, MessageData*, EndOfMessage.
+        bodies: list[bytes] = []
+        inside: bytearray | None = None
+        for e in events:
+            if inside is not None:
+                if isinstance(e, MessageData):
+                    inside += e.data
+                    continue
+                assert isinstance(e, (EndOfMessage, ConnectionClosed)), e
+                if isinstance(e, EndOfMessage):
+                    bodies.append(bytes(inside))
+                inside = None
+            elif isinstance(e, DataStart):
+                inside = bytearray()
+            else:
+                assert not isinstance(e, MessageData), "body data outside a body"
+        ends = [e for e in events if isinstance(e, EndOfMessage)]
+        assert len(bodies) == len(step.bodies) == len(ends)
+        for got, (sent, refused), end in zip(bodies, step.bodies, ends, strict=True):
+            if refused:
+                assert end.reply is not None and end.reply.code >= 500
+                assert sent.startswith(got)  # delivery stops before the first fault
+            else:
+                assert end.reply is None
+                assert got == sent  # dot-unstuffed, byte for byte
+
+    # -- rules ------------------------------------------------------------------------
+
+    cuts = st.lists(st.integers(min_value=0, max_value=1 << 16), max_size=6)
+
+    def single(self, kind: str, arg: object, cuts: list[int]) -> None:
+        step = Step()
+        self.expect(step, kind, arg)
+        self.run(step, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(extended=st.booleans(), cuts=cuts)
+    def hello(self, extended: bool, cuts: list[int]) -> None:
+        self.single("hello", extended, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(cuts=cuts)
+    def mail(self, cuts: list[int]) -> None:
+        self.single("mail", None, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(good=st.booleans(), cuts=cuts)
+    def rcpt(self, good: bool, cuts: list[int]) -> None:
+        self.single("rcpt", good, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(lines=body_lines, cuts=cuts)
+    def data(self, lines: list[bytes], cuts: list[int]) -> None:
+        self.single("data", lines, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(cuts=cuts)
+    def rset(self, cuts: list[int]) -> None:
+        self.single("rset", None, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        kind=st.sampled_from(["noop", "unknown", "toolong"]),
+        cuts=cuts,
+    )
+    def odd_command(self, kind: str, cuts: list[int]) -> None:
+        self.single(kind, None, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(ending=st.sampled_from([b"\n", b"\r", b"\r\r", b"\n\n"]), cuts=cuts)
+    def bare_line_ending(self, ending: bytes, cuts: list[int]) -> None:
+        self.single("bare", ending, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        group=st.lists(
+            st.tuples(
+                st.sampled_from(["hello", "mail", "rcpt", "data", "rset", "noop", "unknown"]),
+                st.booleans(),
+                body_lines,
+            ),
+            min_size=2,
+            max_size=8,
+        ),
+        cuts=cuts,
+    )
+    def pipelined(self, group: list[tuple[str, bool, list[bytes]]], cuts: list[int]) -> None:
+        """RFC 2920: several commands (bodies included) in one write."""
+        step = Step()
+        for kind, flag, lines in group:
+            self.expect(step, kind, lines if kind == "data" else flag)
+        self.run(step, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(cuts=cuts)
+    def quit(self, cuts: list[int]) -> None:
+        self.single("quit", None, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(cuts=cuts)
+    def http(self, cuts: list[int]) -> None:
+        self.single("http", None, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        where=st.sampled_from(["idle", "mid_command", "mid_body", "after_terminator"]),
+        lines=body_lines,
+        cuts=cuts,
+    )
+    def disconnect(self, where: str, lines: list[bytes], cuts: list[int]) -> None:
+        """The client goes away: ConnectionClosed, no reply, and a partial body
+        is never completed (RFC 5321 4.1.1.4: only CRLF.CRLF ends it)."""
+        assert self.conn is not None
+        step = Step()
+        in_transaction = self.state in TRANSACTION
+        mid_body = False
+        if where == "mid_command":
+            step.wire = b"MAIL FROM:<a@exa"
+        elif where in ("mid_body", "after_terminator") and self.state is S.HAS_RCPT:
+            self.expect(step, "data", lines)
+            if where == "mid_body":
+                step.wire = step.wire[: -len(b".\r\n")]  # everything but the final dot line
+                step.codes.pop()  # no reply to a body that did not end
+                step.bodies.clear()
+                mid_body = in_transaction = True
+            else:
+                in_transaction = False
+        self.state = S.CLOSED
+        if self.dead:
+            self.run(step, cuts)
+            return
+        self.run_to_close(step, cuts, in_transaction, mid_body)
+
+    def run_to_close(self, step: Step, cuts: list[int], mid_tx: bool, mid_body: bool) -> None:
+        assert self.conn is not None
+        events_before = self.conn.state
+        self.run(step, cuts, eof=True)
+        closed = self.conn.next_event()
+        assert isinstance(closed, ConnectionClosed), (closed, events_before)
+        assert closed.mid_transaction == mid_tx
+        assert closed.mid_body == mid_body
+
+    # -- invariants -------------------------------------------------------------------
+
+    @invariant()
+    def state_is_as_rfc_5321_says(self) -> None:
+        if self.conn is None:
+            return
+        if self.dead:
+            assert self.conn.state is S.ERROR
+        else:
+            assert self.conn.state is self.state, (self.conn.state, self.state)
+            assert self.conn.awaiting_reply is None  # every command was answered
+
+
+SmtpClientModel.TestCase.settings = settings(
+    max_examples=100,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+test_stateful_client_against_engine = SmtpClientModel.TestCase
