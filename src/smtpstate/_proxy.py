@@ -87,6 +87,8 @@ def _check_address(address: str, protocol: str) -> None:
             if not _IPV4.fullmatch(address):
                 raise ValueError(address)
             ipaddress.IPv4Address(address)
+        elif "%" in address:  # a zone index is no part of an address on the wire
+            raise ValueError(address)
         else:
             ipaddress.IPv6Address(address)
     except ValueError:
@@ -97,16 +99,19 @@ def _read_v2(data: bytearray) -> ProxyHeader | None:
     version_command, family, length = struct.unpack_from("!BBH", data, 12)
     if version_command >> 4 != 2 or version_command & 0x0F > 1:
         raise ProxyError(f"unsupported PROXY v2 version/command byte {version_command:#x}")
-    if family != 0 and family not in _V2_FAMILIES:
+    if family >> 4 > 3 or family & 0x0F > 2:
+        # 2.2: address families 0-3 and transports 0-2; others are rejected.
         raise ProxyError(f"unsupported PROXY v2 family byte {family:#x}")
     if len(data) < 16 + length:
         return None
     block = bytes(data[16 : 16 + length])
     del data[: 16 + length]
     command = "PROXY" if version_command & 0x0F else "LOCAL"
-    if command == "LOCAL" or family == 0:
-        # 2.2: LOCAL (health checks) and UNSPEC carry no address to use.
-        return ProxyHeader(version=2, command=command, protocol="UNSPEC", tlvs=_tlvs(block, 0))
+    if command == "LOCAL" or family not in _V2_FAMILIES:
+        # 2.2: LOCAL (a health check) discards the block, family included; UNSPEC
+        # and the valid combinations not listed fall back to UNSPEC, whose
+        # address information is ignored.
+        return ProxyHeader(version=2, command=command, protocol="UNSPEC")
     protocol, size = _V2_FAMILIES[family]
     if size == 108:
         if length < 216:
