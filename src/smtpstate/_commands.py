@@ -292,12 +292,14 @@ def _valid_attribute(name: str, value: str) -> bool:
     if value.upper() in _UNKNOWN_VALUES:
         return True
     if name in ("ADDR", "DESTADDR"):
-        address = value[5:] if value.upper().startswith("IPV6:") else value
+        ipv6 = value.upper().startswith("IPV6:")
+        address = value[5:] if ipv6 else value
+        if "%" in address:  # a zone index means nothing to another host
+            return False
         try:
-            ipaddress.ip_address(address)
+            return ipaddress.ip_address(address).version == 6 or not ipv6
         except ValueError:
             return False
-        return True
     if name in ("PORT", "DESTPORT"):
         return value.isascii() and value.isdigit() and int(value) <= 65535
     if name == "SOURCE":

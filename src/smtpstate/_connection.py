@@ -578,7 +578,7 @@ class ServerConnection:
                 return data
             self._fail("no reply is owed: no command is waiting for one")
         outcome = self._outcome(command, reply)
-        enhanced = self.extensions.enhanced_status_codes and not _is_hello(command)
+        enhanced = self.extensions.enhanced_status_codes and not _is_hello(command, outcome)
         extra = (
             self._ehlo_keywords()
             if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT
@@ -715,11 +715,13 @@ class ServerConnection:
             self._bdat_size = 0
 
 
-def _is_hello(command: Command) -> bool:
+def _is_hello(command: Command, outcome: Outcome | None) -> bool:
     """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
     if isinstance(command, CommandRejected):
         return command.command in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
-    return isinstance(command, (Hello, Greeting, XClient))  # XCLIENT's 220 is a greeting
+    if isinstance(command, XClient):
+        return outcome is Outcome.ACCEPT  # XCLIENT's 220 is a greeting; a refusal is not
+    return isinstance(command, (Hello, Greeting))
 
 
 def _describe(command: Command) -> str:
