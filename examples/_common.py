@@ -15,20 +15,23 @@ import email.utils
 import ipaddress
 import itertools
 import os
+import re
+import shutil
 import socket
 import ssl
 import sys
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from mailbox import Maildir
 from typing import Any, BinaryIO
 
 from smtpstate import (
     AuthChallenge,
     Authenticate,
+    ChunkReceived,
     CommandRejected,
     ConnectionClosed,
     DataStart,
@@ -41,6 +44,7 @@ from smtpstate import (
     MailFrom,
     MessageData,
     Noop,
+    ProxyHeader,
     Quit,
     RcptTo,
     RemoteProtocolError,
@@ -52,6 +56,8 @@ from smtpstate import (
     State,
     UnknownCommand,
     Verify,
+    XClient,
+    XForward,
 )
 
 __all__ = [
@@ -88,6 +94,9 @@ MIN_RECIPIENTS = 100
 # --auth: every built-in SASL mechanism; the engine offers PLAIN and LOGIN only
 # under TLS unless --auth-without-tls (RFC 4954 4).
 AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+# --xclient-trusted: the networks whose clients may use XCLIENT and XFORWARD.
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+REPLY_LOCAL_ERROR = Reply(451, "Local error in processing", "4.3.0")
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,11 @@ class Config:
     message_deadline: float = DEFAULT_MESSAGE_DEADLINE
     strict_pipelining: bool = False
     max_errors: int | None = 20
+    lmtp: bool = False  # --lmtp: LHLO, one file and one reply per recipient (RFC 2033)
+    chunking: bool = False  # --chunking: BDAT and BINARYMIME (RFC 3030)
+    dsn: bool = False  # --dsn: RFC 3461 parameters, kept in X-Envelope-* headers
+    proxy_protocol: bool = False  # --proxy-protocol: a PROXY v1/v2 header comes first
+    xclient_trusted: tuple[Network, ...] = ()  # --xclient-trusted CIDR: XCLIENT, XFORWARD
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
@@ -182,6 +196,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
     )
     p.add_argument("--discard", action="store_true", help="accept mail and drop it")
     _add_tls_auth_options(p)
+    _add_extension_options(p)
     args = p.parse_args(argv)
     if args.max_recipients < MIN_RECIPIENTS:
         p.error("--max-recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
@@ -195,6 +210,7 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         p.error("--max-errors must be 0 (no limit) or more")
     return Config(
         **_tls_auth_config(p, args),
+        **_extension_config(p, args),
         host=args.host,
         port=args.port,
         maildir=args.maildir,
@@ -265,6 +281,49 @@ def _tls_auth_config(p: argparse.ArgumentParser, args: argparse.Namespace) -> di
     }
 
 
+def _add_extension_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lmtp",
+        action="store_true",
+        help="speak LMTP (RFC 2033): LHLO, one delivered file and one reply per recipient",
+    )
+    p.add_argument("--chunking", action="store_true", help="offer BDAT and BINARYMIME (RFC 3030)")
+    p.add_argument(
+        "--dsn",
+        action="store_true",
+        help="offer DSN (RFC 3461); RET, ENVID, NOTIFY, ORCPT go into X-Envelope-* headers",
+    )
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="read a PROXY v1/v2 header before the greeting (behind HAProxy send-proxy-v2)",
+    )
+    p.add_argument(
+        "--xclient-trusted",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="offer XCLIENT and XFORWARD to clients in this network; repeatable",
+    )
+
+
+def _extension_config(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The LMTP, CHUNKING, DSN, PROXY and XCLIENT fields of Config, checked."""
+    networks = []
+    for cidr in args.xclient_trusted:
+        try:  # 127.0.0.1/8 means 127.0.0.0/8
+            networks.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            p.error(f"--xclient-trusted takes a network such as 10.0.0.0/8, not {cidr!r}")
+    return {
+        "lmtp": args.lmtp,
+        "chunking": args.chunking,
+        "dsn": args.dsn,
+        "proxy_protocol": args.proxy_protocol,
+        "xclient_trusted": tuple(networks),
+    }
+
+
 def announce(config: Config, address: tuple[Any, ...]) -> None:
     """Print ``listening on HOST:PORT`` first (tests and scripts wait for it),
     then say where mail goes. Also creates the Maildir."""
@@ -306,6 +365,7 @@ class Spool:
         now = time.time()
         seconds, micro = int(now), int(now % 1 * 1_000_000)
         name = f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}.{_host_part}"
+        self._maildir = maildir
         self._tmp = os.path.join(maildir, "tmp", name)
         self._new = os.path.join(maildir, "new", name)
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -331,6 +391,30 @@ class Spool:
             self._remove()
             raise
 
+    def deliver_copies(self, heads: Sequence[bytes]) -> list[bool]:
+        """LMTP: one file in ``new/`` per head, each the head and then this spool's
+        content (the body); whether each copy landed. This spool is removed."""
+        assert self._file is not None
+        landed = []
+        try:
+            self._file.flush()
+            for head in heads:
+                try:
+                    copy = Spool(self._maildir, head)
+                    try:
+                        with open(self._tmp, "rb") as body:
+                            shutil.copyfileobj(body, copy)
+                    except BaseException:
+                        copy.discard()
+                        raise
+                    copy.commit()
+                    landed.append(True)
+                except OSError:
+                    landed.append(False)
+        finally:
+            self.discard()
+        return landed
+
     def discard(self) -> None:
         """Drop a message that was rejected, too big or cut off."""
         if self._file is not None:
@@ -354,6 +438,9 @@ class NullSpool(Spool):
     def commit(self) -> None:
         pass
 
+    def deliver_copies(self, heads: Sequence[bytes]) -> list[bool]:
+        return [True] * len(heads)
+
 
 # -- the policy: one reply for every command ----------------------------------------
 
@@ -367,6 +454,88 @@ def _tcp_info(peer: tuple[Any, ...] | None) -> str:
     except ValueError:
         return "unknown"
     return f"[IPv6:{ip}]" if ip.version == 6 else f"[{ip}]"
+
+
+@dataclass(frozen=True)
+class Client:
+    """The client a message came from, as the trace headers name it: the TCP
+    peer, or the original client a PROXY header, XCLIENT or XFORWARD names."""
+
+    address: str | None = None  # an IP address; None when unknown
+    port: int | None = None
+    name: str | None = None  # its host name (XCLIENT/XFORWARD NAME=)
+    helo: str | None = None  # XFORWARD HELO=: its HELO name, for one transaction
+    via: str = ""  # who said so: "PROXY v2 from [127.0.0.1]:40000", "XCLIENT from ..."
+
+    @classmethod
+    def from_peer(cls, peer: tuple[Any, ...] | None) -> Client:
+        if not peer:
+            return cls()
+        port = peer[1] if len(peer) > 1 and isinstance(peer[1], int) else None
+        return cls(address=str(peer[0]), port=port)
+
+    def trusted(self, networks: Sequence[Network]) -> bool:
+        """Whether the address is in one of ``networks`` (IPv4-mapped IPv6 counts as IPv4)."""
+        try:
+            ip = ipaddress.ip_address(self.address or "")
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in networks)
+
+    def literal(self) -> str:
+        """``[ADDR]:PORT`` for a comment."""
+        literal = _tcp_info((self.address,) if self.address else None)
+        return f"{literal}:{self.port}" if self.port is not None else literal
+
+    def relayed(self, attributes: Mapping[str, str], how: str) -> Client:
+        """The client an XCLIENT or XFORWARD names: the attributes it gives replace
+        this one's (the others are kept); values such as ``[UNAVAILABLE]`` clear them."""
+        address, port, name, helo = self.address, self.port, self.name, self.helo
+        if "ADDR" in attributes:
+            address = _xclient_address(attributes["ADDR"])
+        if "PORT" in attributes:
+            value = attributes["PORT"]
+            port = int(value) if value.isdigit() and int(value) < 65536 else None
+        if "NAME" in attributes:
+            name = _host_name(attributes["NAME"])
+        if "HELO" in attributes:
+            helo = _host_name(attributes["HELO"])
+        return Client(address, port, name, helo, f"{how} from {self.literal()}")
+
+
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.:_-]*[A-Za-z0-9\]])?|\[[A-Za-z0-9.:]+\]")
+
+
+def _host_name(value: str) -> str | None:
+    """A name fit for a trace header (no spaces, parentheses or line breaks);
+    None for Postfix's ``[UNAVAILABLE]``/``[TEMPUNAVAIL]`` and anything odd."""
+    if value.upper() in ("[UNAVAILABLE]", "[TEMPUNAVAIL]"):
+        return None
+    return value if len(value) <= 255 and _HOST_NAME.fullmatch(value) else None
+
+
+def _xclient_address(value: str) -> str | None:
+    """XCLIENT/XFORWARD ADDR=: an IPv4 address or ``IPV6:`` and an IPv6 address."""
+    if value[:5].upper() == "IPV6:":
+        value = value[5:]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+def _xtext(value: str) -> str:
+    """RFC 3461 4 xtext: printable ASCII but "+" and "=" as is, every other octet
+    (of the UTF-8 form) as +HH. Safe in a header: no spaces, no line breaks."""
+    out = []
+    for octet in value.encode():
+        if 33 <= octet <= 126 and octet not in (0x2B, 0x3D):
+            out.append(chr(octet))
+        else:
+            out.append(f"+{octet:02X}")
+    return "".join(out)
 
 
 class Session:
@@ -385,18 +554,29 @@ class Session:
                 starttls=config.tls is not None,
                 auth=AUTH_MECHANISMS if config.users else (),
                 auth_without_tls=config.auth_without_tls,
+                chunking=config.chunking,
+                binarymime=config.chunking,
+                dsn=config.dsn,
             ),
             require_tls=config.require_tls,
             require_auth=config.require_auth,
             max_recipients=config.max_recipients,
             max_errors=config.max_errors,
             strict_pipelining=config.strict_pipelining,
+            lmtp=config.lmtp,
+            proxy_protocol=config.proxy_protocol,
         )
+        # Who the trace headers name: the peer, or the client a PROXY header or
+        # XCLIENT names; XFORWARD names one for the next transaction only.
+        self.client = Client.from_peer(peer)
+        self._forward: Client | None = None
+        self._trust()
         self._helo = ""
         self._extended = False
         self._sender: MailFrom | None = None
-        self._recipients: list[str] = []
+        self._recipients: list[RcptTo] = []
         self._spool: Spool | None = None
+        self._spool_failed = False  # the message file could not be made: 451 at the end
         self._queue_id = ""
         self._body_deadline: float | None = None  # time.monotonic() when the body must end
         self._body_started = False
@@ -415,7 +595,7 @@ class Session:
             return c.mail_timeout
         if state is State.HAS_RCPT:
             return c.rcpt_timeout
-        if state in (State.CONNECTED, State.AWAIT_HELLO):
+        if state in (State.PROXY_HEADER, State.CONNECTED, State.AWAIT_HELLO):
             return c.initial_timeout
         return c.idle_timeout
 
@@ -439,17 +619,27 @@ class Session:
         return self.config.tls if self.conn.state is State.TLS_PENDING else None
 
     def greeting(self) -> bytes:
-        return self.conn.send(Reply(220, f"{self.config.hostname} ESMTP smtpstate example"))
+        """The 220 owed first; empty with ``--proxy-protocol``, where the PROXY
+        header comes first and ``handle`` returns the greeting for it."""
+        if self.conn.state is State.PROXY_HEADER:
+            return b""
+        return self.conn.send(self._greeting())
 
     def handle(self, event: Event | Sentinel) -> bytes:
         """Act on one event; return the bytes to write (empty for body data)."""
         if isinstance(event, MessageData):
             self._body_started = True
+            if self._spool is None and self._sender is not None:  # BDAT: the first chunk
+                self._open_spool()
             if self._spool is not None:
                 self._spool.write(event.data)
             return b""
         if not isinstance(event, Event) or isinstance(event, ConnectionClosed):
             raise RuntimeError(f"the adapter handles {event!r} itself")
+        if isinstance(event, EndOfMessage) and self.config.lmtp:
+            # RFC 2033 4.2: one reply per accepted recipient, in order.
+            self._reply_to_body = True
+            return b"".join(self.conn.send(reply) for reply in self._end_of_lmtp_message(event))
         return self.conn.send(self._decide(event))
 
     def protocol_error(self, exc: RemoteProtocolError) -> bytes:
@@ -488,8 +678,69 @@ class Session:
 
     def _new_transaction(self) -> None:
         self._drop_spool()
+        self._spool_failed = False
         self._sender = None
         self._recipients = []
+
+    def _greeting(self) -> Reply:
+        kind = "LMTP" if self.config.lmtp else "ESMTP"
+        return Reply(220, f"{self.config.hostname} {kind} smtpstate example")
+
+    def _trust(self) -> None:
+        """XCLIENT and XFORWARD for a client in --xclient-trusted (by the PROXY
+        address when there is one), decided before EHLO and kept after XCLIENT."""
+        trusted = self.client.trusted(self.config.xclient_trusted)
+        self.conn.xclient = self.conn.xforward = trusted
+
+    def _proxied(self, header: ProxyHeader) -> None:
+        """A PROXY header names the real client, unless it is a LOCAL health
+        check or gives no address (UNKNOWN): then the peer stays."""
+        if header.command == "PROXY" and header.source_address is not None:
+            via = f"PROXY v{header.version} from {self.client.literal()}"
+            self.client = Client(header.source_address, header.source_port, via=via)
+            self._trust()
+
+    def _open_spool(self) -> Reply | None:
+        """Start the message file, at DATA or at the first BDAT chunk: None once
+        it is open, else the reply that fails the transaction. In LMTP mode it
+        holds the body only; each recipient's copy gets its own headers."""
+        if self._spool is not None:
+            return None
+        if self._spool_failed:
+            return REPLY_LOCAL_ERROR
+        self._queue_id = uuid.uuid4().hex[:16].upper()
+        if self.config.discard:
+            self._spool = NullSpool()
+            return None
+        head = b"" if self.config.lmtp else self._trace_headers(self._queue_id, self._recipients)
+        try:
+            self._spool = Spool(self.config.maildir, head)
+        except OSError:
+            self._spool_failed = True
+            return REPLY_LOCAL_ERROR
+        return None
+
+    def _end_of_lmtp_message(self, event: EndOfMessage) -> list[Reply]:
+        """RFC 2033 4.2: one file and one reply per accepted recipient, in order."""
+        count = len(event.recipients)
+        if event.reply is None:
+            self._open_spool()  # BDAT 0 LAST: an empty message
+        spool, self._spool = self._spool, None
+        recipients = self._recipients
+        heads = [self._trace_headers(self._queue_id, [r]) for r in recipients] if spool else []
+        self._new_transaction()
+        self._forward = None  # XFORWARD holds for one transaction
+        if event.reply is not None or spool is None or len(heads) != count:
+            if spool is not None:
+                spool.discard()
+            return [event.reply or REPLY_LOCAL_ERROR] * count
+        landed = spool.deliver_copies(heads)
+        return [
+            Reply(250, f"<{r.forward_path.address}> OK queued as {self._queue_id}", "2.0.0")
+            if ok
+            else Reply(451, f"<{r.forward_path.address}> Local error in processing", "4.3.0")
+            for r, ok in zip(recipients, landed, strict=True)
+        ]
 
     def _decide(self, event: Event) -> Reply:
         host = self.config.hostname
@@ -500,8 +751,21 @@ class Session:
             return Reply(220, "Ready to start TLS", "2.0.0")
         if isinstance(event, Authenticate):
             return self._authenticate(event)
+        if isinstance(event, ProxyHeader):  # --proxy-protocol: now the greeting
+            self._proxied(event)
+            return self._greeting()
+        if isinstance(event, XClient):  # --xclient-trusted: the session starts again
+            self._new_transaction()
+            client = self.client.relayed(event.attributes, "XCLIENT")
+            self.client, self._forward = replace(client, helo=None), None
+            self._helo = client.helo or ""  # until the next EHLO
+            return self._greeting()
+        if isinstance(event, XForward):  # for the next transaction only
+            self._forward = (self._forward or self.client).relayed(event.attributes, "XFORWARD")
+            return Reply(250, "OK", "2.0.0")
         if isinstance(event, Hello):
             self._new_transaction()
+            self._forward = None
             self._helo, self._extended = event.domain, event.extended
             return Reply(250, f"{host} greets {event.domain}")
         if isinstance(event, MailFrom):
@@ -509,26 +773,26 @@ class Session:
             self._sender = event
             return Reply(250, "Sender OK", "2.1.0")
         if isinstance(event, RcptTo):
-            self._recipients.append(event.forward_path.address)
+            self._recipients.append(event)
             return Reply(250, "Recipient OK", "2.1.5")
         if isinstance(event, DataStart):
-            queue_id = uuid.uuid4().hex[:16].upper()
-            self._queue_id = queue_id
-            if self.config.discard:
-                self._spool = NullSpool()
-            else:
-                try:
-                    self._spool = Spool(self.config.maildir, self._trace_headers(queue_id))
-                except OSError:
-                    return Reply(451, "Local error in processing", "4.3.0")
+            if (failed := self._open_spool()) is not None:
+                return failed
             self._body_deadline = time.monotonic() + self.config.message_deadline
             self._body_started = False
             return Reply(354, "End data with <CR><LF>.<CR><LF>")
+        if isinstance(event, ChunkReceived):  # --chunking: BDAT without LAST
+            failed = event.reply or self._open_spool()
+            if failed is not None:  # RFC 3030 2: the transaction fails
+                self._new_transaction()
+                return failed
+            return Reply(250, f"{event.size} octets received", "2.0.0")
         if isinstance(event, EndOfMessage):
             self._reply_to_body = True
             return self._end_of_message(event)
         if isinstance(event, Reset):
             self._new_transaction()
+            self._forward = None
             return Reply(250, "OK", "2.0.0")
         if isinstance(event, Noop):
             return Reply(250, "OK", "2.0.0")
@@ -553,8 +817,11 @@ class Session:
         return Reply(535, "Authentication credentials invalid", "5.7.8")
 
     def _end_of_message(self, event: EndOfMessage) -> Reply:
+        if event.reply is None:
+            self._open_spool()  # BDAT 0 LAST: an empty message
         spool, self._spool = self._spool, None
         self._sender, self._recipients = None, []
+        self._spool_failed, self._forward = False, None
         if event.reply is not None:  # too big, bad line endings...: nothing delivered
             if spool is not None:
                 spool.discard()
@@ -567,23 +834,61 @@ class Session:
             return Reply(451, "Local error in processing", "4.3.0")
         return Reply(250, f"OK queued as {self._queue_id}", "2.0.0")
 
-    def _trace_headers(self, queue_id: str) -> bytes:
-        """``Return-Path:`` and ``Received:`` (RFC 5321 4.4), CRLF-terminated."""
+    def _trace_headers(self, queue_id: str, recipients: Sequence[RcptTo]) -> bytes:
+        """``Return-Path:`` and ``Received:`` (RFC 5321 4.4), then with --dsn the
+        X-Envelope-* block (docs/examples.md); CRLF-terminated."""
         assert self._sender is not None
         path = self._sender.reverse_path
         sender = path.address if path is not None else ""
         protocol = "ESMTP" if self._extended else "SMTP"
+        if self.config.lmtp:
+            protocol = "LMTP"  # RFC 3848 (LHLO is extended)
         if self._sender.smtputf8:
-            protocol = "UTF8SMTP"  # RFC 6531 3.7.3 (SMTPUTF8 needs EHLO)
+            protocol = "UTF8" + protocol.replace("ESMTP", "SMTP")  # RFC 6531 3.7.3
         if self._extended:  # RFC 3848, RFC 4954 7, RFC 6531 3.7.3: ESMTPSA, UTF8SMTPS...
             protocol += "S" if self.conn.tls_active else ""
             protocol += "A" if self.conn.authenticated else ""
         # "for" only names a single recipient, so a copy does not list the others.
-        for_clause = f"\r\n\tfor <{self._recipients[0]}>" if len(self._recipients) == 1 else ""
+        only = recipients[0].forward_path.address if len(recipients) == 1 else ""
+        for_clause = f"\r\n\tfor <{only}>" if only else ""
+        client = self._forward or self.client
+        tcp_info = _tcp_info((client.address,) if client.address else None)
+        if client.name:
+            tcp_info = f"{client.name} {tcp_info}"
+        # A relayed client: its port and the relay, in the comment RFC 5321 4.4
+        # allows before the ";" of the stamp.
+        port = f"client port {client.port}; " if client.port is not None else ""
+        relay = f"\r\n\t({port}{client.via})" if client.via else ""
         date = email.utils.formatdate(localtime=True)
         received = (
-            f"Received: from {self._helo} ({_tcp_info(self.peer)})\r\n"
+            f"Received: from {client.helo or self._helo} ({tcp_info})\r\n"
             f"\tby {self.config.hostname} with {protocol} id {queue_id}"
-            f"{for_clause};\r\n\t{date}\r\n"
+            f"{for_clause}{relay};\r\n\t{date}\r\n"
         )
-        return f"Return-Path: <{sender}>\r\n{received}".encode()
+        head = f"Return-Path: <{sender}>\r\n{received}"
+        if self.config.dsn:
+            head += self._envelope_headers(recipients)
+        return head.encode()
+
+    def _envelope_headers(self, recipients: Sequence[RcptTo]) -> str:
+        """--dsn: the envelope as MAIL and RCPT gave it, with the RFC 3461
+        parameters in xtext (docs/examples.md):
+        ``X-Envelope-From: <s> RET=HDRS ENVID=abc`` and, per recipient,
+        ``X-Envelope-To: <r> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@y``."""
+        assert self._sender is not None
+        mail = self._sender
+        line = f"X-Envelope-From: <{mail.reverse_path.address if mail.reverse_path else ''}>"
+        if mail.ret is not None:
+            line += f" RET={mail.ret}"
+        if mail.envid is not None:
+            line += f" ENVID={_xtext(mail.envid)}"
+        lines = [line]
+        for rcpt in recipients:
+            line = f"X-Envelope-To: <{rcpt.forward_path.address}>"
+            if rcpt.notify is not None:
+                line += f" NOTIFY={','.join(rcpt.notify)}"
+            if rcpt.orcpt is not None:
+                address_type, address = rcpt.orcpt
+                line += f" ORCPT={_xtext(address_type)};{_xtext(address)}"
+            lines.append(line)
+        return "".join(f"{line}\r\n" for line in lines)

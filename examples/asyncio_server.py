@@ -47,7 +47,7 @@ async def serve_client(
     session = Session(config, writer.get_extra_info("peername"))
     tcp = writer  # after STARTTLS, `writer` is the TLS stream on top of this one
     conn = session.conn
-    out = bytearray(session.greeting())  # the greeting is owed first
+    out = bytearray(session.greeting())  # owed first; after the PROXY header if any
     try:
         while True:
             try:

@@ -41,7 +41,7 @@ def start_tls(sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
 def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> None:
     session = Session(config, peer)
     conn = session.conn
-    out = bytearray(session.greeting())  # the greeting is owed first
+    out = bytearray(session.greeting())  # owed first; after the PROXY header if any
     try:
         while True:
             try:

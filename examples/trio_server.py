@@ -26,7 +26,7 @@ async def serve_client(tcp: trio.SocketStream, config: Config) -> None:
         peer = None
     session = Session(config, peer)
     conn = session.conn
-    out = bytearray(session.greeting())  # the greeting is owed first
+    out = bytearray(session.greeting())  # owed first; after the PROXY header if any
 
     async def flush() -> None:
         with trio.fail_after(session.write_timeout):  # a client that never reads
