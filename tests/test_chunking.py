@@ -3,6 +3,7 @@ chunks joined) and the reply bytes are the same (h11's test_io idea)."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from smtpstate import (
     NEED_DATA,
+    PAUSED,
     ConnectionClosed,
     EndOfMessage,
     Event,
@@ -19,6 +21,7 @@ from smtpstate import (
     RcptTo,
     RemoteProtocolError,
     Reply,
+    State,
 )
 
 from .helpers import default_answer, merge_data, new_conn
@@ -133,3 +136,120 @@ def test_pass_policy_delivers_the_unstuffed_body_byte_exact(
     assert body == expected
     end = next(e for e in events if isinstance(e, EndOfMessage))
     assert end.size == len(expected)
+
+
+# -- AUTH and STARTTLS ------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.b64encode(data)
+
+
+# SASL dialogues whose lines are known in advance (CRAM-MD5's cannot be: its
+# challenge is random). Some fail: bad password, "*", bad base64, a line too long.
+AUTH_DIALOGUES = [
+    b"AUTH PLAIN " + _b64(b"\0user\0secret") + b"\r\n",
+    b"AUTH PLAIN " + _b64(b"boss\0user\0wrong") + b"\r\n",
+    b"AUTH PLAIN\r\n" + _b64(b"\0user\0secret") + b"\r\n",
+    b"AUTH LOGIN\r\n" + _b64(b"user") + b"\r\n" + _b64(b"secret") + b"\r\n",
+    b"AUTH LOGIN " + _b64(b"user") + b"\r\n" + _b64(b"nope") + b"\r\n",
+    b"AUTH LOGIN\r\n*\r\n",
+    b"AUTH PLAIN =AAA\r\n",
+    b"AUTH PLAIN =\r\n",
+    b"AUTH LOGIN\r\n" + b"QUFB" * 3100 + b"\r\n",
+    b"AUTH CRAM-MD5\r\n*\r\n",
+]
+
+
+@st.composite
+def tls_auth_session(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """(before, after): ``before`` ends with STARTTLS when the session starts TLS;
+    ``after`` is what the client sends once the handshake is done."""
+    hello = draw(st.sampled_from([b"EHLO client.example\r\n", b"HELO client.example\r\n"]))
+    before = hello + b"".join(draw(st.lists(st.sampled_from(AUTH_DIALOGUES), max_size=2)))
+    before += b"".join(draw(st.lists(transaction(), max_size=1)))
+    after = b""
+    if draw(st.booleans()):
+        before += b"STARTTLS\r\n"
+        after = draw(st.sampled_from([b"EHLO client.example\r\n", b"NOOP\r\n"]))
+    after += b"".join(draw(st.lists(st.sampled_from(AUTH_DIALOGUES), max_size=2)))
+    after += b"".join(draw(st.lists(transaction(), max_size=2)))
+    return before, after + draw(st.sampled_from([b"QUIT\r\n", b""]))
+
+
+TLS_CONFIGS = [
+    {"extensions": Extensions(starttls=True, auth=("PLAIN", "LOGIN", "CRAM-MD5"))},
+    {"extensions": Extensions(starttls=True, auth=("PLAIN", "LOGIN"), auth_without_tls=True)},
+    {"extensions": Extensions(starttls=True, auth=("PLAIN",)), "require_tls": True},
+    {"extensions": Extensions(auth=("LOGIN",), auth_without_tls=True), "require_auth": True},
+]
+
+
+def run_phases(phases: list[list[bytes]], config: dict[str, object]) -> tuple[list[object], bytes]:
+    """The adapter loop with a TLS hand-off: each phase's chunks are fed in
+    turn; when the connection pauses for the handshake, it is reported done
+    and the next phase begins (the bytes of a phase never cross the handshake)."""
+    conn = new_conn(**config)
+    pending = [iter([c for c in phase if c]) for phase in phases]
+    events: list[object] = []
+    out = b""
+    while True:
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as error:
+            events.append(("RemoteProtocolError", error.reply.code))
+            return merge_data(events), out + conn.send(error.reply)
+        if event is PAUSED:
+            assert conn.state is State.TLS_PENDING
+            conn.tls_established()
+            events.append("TLS")
+            pending = pending[1:]
+            continue
+        if event is NEED_DATA:
+            chunk = next(pending[0], None) if pending else None
+            while chunk is None and len(pending) > 1:
+                pending = pending[1:]  # STARTTLS was refused: go on in plaintext
+                chunk = next(pending[0], None)
+            conn.receive_data(chunk or b"")
+            continue
+        assert isinstance(event, Event)
+        events.append(event)
+        if isinstance(event, ConnectionClosed):
+            return merge_data(events), out
+        if not isinstance(event, MessageData):
+            out += conn.send(answer(event))
+
+
+def _cut(data: bytes, draw: st.DataObject) -> list[bytes]:
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=10)))
+    return [data[a:b] for a, b in itertools.pairwise([0, *cuts, len(data)])]
+
+
+@settings(max_examples=60)
+@given(tls_auth_session(), st.sampled_from(range(len(TLS_CONFIGS))), st.data())
+def test_auth_and_starttls_do_not_depend_on_the_cuts(
+    session: tuple[bytes, bytes], config_index: int, draw: st.DataObject
+) -> None:
+    config = TLS_CONFIGS[config_index]
+    before, after = session
+    whole = run_phases([[before], [after]], config)
+    byte_by_byte = run_phases(
+        [
+            [before[i : i + 1] for i in range(len(before))],
+            [after[i : i + 1] for i in range(len(after))],
+        ],
+        config,
+    )
+    random_cuts = run_phases([_cut(before, draw), _cut(after, draw)], config)
+    assert whole == byte_by_byte
+    assert whole == random_cuts
+
+
+def test_starttls_session_reaches_tls_and_authenticates() -> None:
+    """A sanity check of the harness: the usual submission dialogue."""
+    before = b"EHLO c\r\nSTARTTLS\r\n"
+    after = b"EHLO c\r\n" + AUTH_DIALOGUES[0] + b"MAIL FROM:<a@b>\r\nQUIT\r\n"
+    events, out = run_phases([[before], [after]], TLS_CONFIGS[0])
+    assert "TLS" in events
+    assert b"235 2.7.0" in out
+    assert out.endswith(b"250 2.0.0 OK\r\n221 2.0.0 Bye\r\n")

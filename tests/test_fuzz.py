@@ -3,12 +3,16 @@ errors, and the receive buffer stays bounded while commands are read."""
 
 from __future__ import annotations
 
+import base64
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smtpstate import (
     NEED_DATA,
     PAUSED,
+    AuthChallenge,
+    Authenticate,
     CommandRejected,
     ConnectionClosed,
     DataStart,
@@ -27,6 +31,7 @@ from smtpstate import (
     Reply,
     Reset,
     ServerConnection,
+    StartTLS,
     State,
     UnknownCommand,
     Verify,
@@ -44,6 +49,8 @@ ACCEPT = {
     Verify: 252,
     Expand: 250,
     Help: 214,
+    StartTLS: 220,
+    Authenticate: 235,
 }
 
 
@@ -53,6 +60,10 @@ def legal_reply(event: Event, choice: int) -> Reply:
         return Reply(421, "closing")
     if isinstance(event, (CommandRejected, UnknownCommand)):
         return event.reply
+    if isinstance(event, AuthChallenge) and choice % 5 != 4:
+        return event.reply
+    if isinstance(event, AuthChallenge):
+        return Reply(454, "temporary failure")
     if isinstance(event, EndOfMessage) and event.reply is not None:
         return event.reply
     if choice % 3 == 2 and not isinstance(event, (Reset, Noop, Quit)):
@@ -63,6 +74,7 @@ def legal_reply(event: Event, choice: int) -> Reply:
 def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> None:
     """The adapter loop; only RemoteProtocolError may escape."""
     cap = conn.max_command_line + conn.extensions.mail_line_allowance()
+    auth_cap = 12288  # RFC 4954 4: a SASL response line may be this long
     pending = iter(chunks)
     n = 0
     for _ in range(100_000):
@@ -72,13 +84,19 @@ def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> Non
             assert conn.state is State.ERROR
             conn.send(error.reply)
             return
+        if event is PAUSED:
+            assert conn.state is State.TLS_PENDING
+            assert conn.trailing_data[0] == b""  # nothing sent ahead survives
+            conn.tls_established()
+            continue
         if event is NEED_DATA:
-            if conn.state is not State.IN_DATA:
+            if conn.state is State.AUTH_EXCHANGE:
+                assert len(conn.trailing_data[0]) < auth_cap
+            elif conn.state is not State.IN_DATA:
                 assert len(conn.trailing_data[0]) < cap
             chunk = next(pending, None)
             conn.receive_data(chunk if chunk is not None else b"")
             continue
-        assert event is not PAUSED
         assert isinstance(event, Event)
         if isinstance(event, ConnectionClosed):
             assert conn.state is State.CLOSED
@@ -96,12 +114,31 @@ CONFIGS = [
     {"extensions": Extensions(size=200, smtputf8=True, help=True, expn=True)},
     {"bad_line_endings": "close", "long_lines": "pass"},
     {"bad_line_endings": "pass", "max_text_line": 1000},
+    {"extensions": Extensions(starttls=True, auth=("PLAIN", "LOGIN", "CRAM-MD5"))},
+    {
+        "extensions": Extensions(starttls=True, auth=("PLAIN", "LOGIN"), auth_without_tls=True),
+        "require_auth": True,
+        "strict_pipelining": True,
+    },
+    {"extensions": Extensions(starttls=True, auth=("CRAM-MD5",)), "require_tls": True},
 ]
 
 TRANSCRIPT = (
     b"EHLO client.example\r\nMAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME\r\n"
     b"RCPT TO:<c@[192.0.2.1]>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n..dot\r\nline\r\n.\r\n"
     b"VRFY x\r\nHELP\r\nRSET\r\nNOOP\r\nHELO h\r\nMAIL FROM:<>\r\nQUIT\r\n"
+)
+
+# The same with STARTTLS and AUTH dialogues (PLAIN, LOGIN, a cancelled CRAM-MD5).
+TLS_TRANSCRIPT = (
+    b"EHLO client.example\r\nAUTH PLAIN " + base64.b64encode(b"\0user\0secret") + b"\r\n"
+    b"STARTTLS\r\nMAIL FROM:<x@y>\r\nEHLO client.example\r\nAUTH LOGIN\r\n"
+    + base64.b64encode(b"user")
+    + b"\r\n"
+    + base64.b64encode(b"secret")
+    + b"\r\n"
+    b"AUTH CRAM-MD5\r\n*\r\nMAIL FROM:<a@b.example> AUTH=a+2Bb@c\r\nRCPT TO:<c@d>\r\n"
+    b"DATA\r\nx\r\n.\r\nAUTH PLAIN\r\n=\r\nQUIT\r\n"
 )
 
 
@@ -122,12 +159,13 @@ def test_random_bytes(chunks: list[bytes], choices: list[int], config: int) -> N
 
 
 ALPHABET = [b"\r", b"\n", b"\r\n", b".", b"\r\n.\r\n", b" ", b"<", b">", b":", b"\0", b"\xff",
-            b"\xc3\xa9", b"x" * 600, b"MAIL FROM:<a@b>", b"DATA\r\n"]  # fmt: skip
+            b"\xc3\xa9", b"x" * 600, b"MAIL FROM:<a@b>", b"DATA\r\n", b"STARTTLS\r\n",
+            b"AUTH LOGIN\r\n", b"AUTH PLAIN\r\n", b"*\r\n", b"=", b"QUFB" * 200]  # fmt: skip
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(TRANSCRIPT)
+    data = bytearray(draw(st.sampled_from([TRANSCRIPT, TLS_TRANSCRIPT])))
     for _ in range(draw(st.integers(1, 8))):
         pos = draw(st.integers(0, len(data)))
         action = draw(st.integers(0, 2))
@@ -141,7 +179,12 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=300)
-@given(mutated(), st.integers(1, 64), st.lists(st.integers(0, 100), max_size=20), st.integers(0, 3))
+@given(
+    mutated(),
+    st.integers(1, 64),
+    st.lists(st.integers(0, 100), max_size=20),
+    st.integers(0, len(CONFIGS) - 1),
+)
 def test_mutated_transcripts(data: bytes, size: int, choices: list[int], config: int) -> None:
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
     feed(greeted(config), chunks, choices)
@@ -156,3 +199,20 @@ def test_buffer_is_bounded_without_crlf(chunks: list[bytes]) -> None:
         event = conn.next_event()
         assert event is NEED_DATA
         assert len(conn.trailing_data[0]) < 512
+
+
+@given(st.lists(st.binary(min_size=1, max_size=8192), min_size=1, max_size=10))
+def test_buffer_is_bounded_in_an_auth_exchange(chunks: list[bytes]) -> None:
+    """A SASL response line may be long (RFC 4954 4), but not endless: the
+    buffer stays under the 12288-octet cap however long the line grows."""
+    conn = greeted(4)
+    conn.receive_data(b"EHLO c\r\nAUTH CRAM-MD5\r\n")
+    for _ in range(2):
+        event = conn.next_event()
+        assert not isinstance(event, CommandRejected)
+        conn.send(legal_reply(event, 0))
+    assert conn.state is State.AUTH_EXCHANGE
+    for chunk in chunks:
+        conn.receive_data(chunk.replace(b"\n", b"-"))
+        assert conn.next_event() is NEED_DATA
+        assert len(conn.trailing_data[0]) < 12288
