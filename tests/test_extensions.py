@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from smtpstate import CommandRejected, Extensions
+from smtpstate import CommandRejected, Extensions, MailFrom, RcptTo
+
+from .helpers import session
 
 
 def test_default_keywords() -> None:
@@ -73,3 +75,75 @@ def test_rcpt_params() -> None:
 def test_mail_line_allowance() -> None:
     assert Extensions().mail_line_allowance() == 0
     assert Extensions(size=0, smtputf8=True).mail_line_allowance() == 36
+
+
+# -- parameters and keywords the application defines (issue 7, item 6) -------
+
+
+@pytest.mark.parametrize("name", ["XTRACE", "x-trace", "X-Trace"])
+def test_extra_mail_param_never_gets_555(name: str) -> None:
+    """A parameter the application allows is passed through, whatever its case
+    or value, so a new extension never breaks delivery."""
+    ext = Extensions(extra_mail_params=(name,))
+    assert ext.check_mail_params({name.upper(): "any+20thing"}) is None
+    assert ext.check_mail_params({name.upper(): None}) is None
+    assert code(ext.check_mail_params({"OTHER": None})) == 555
+
+
+def test_extra_rcpt_param_never_gets_555() -> None:
+    """Likewise for RCPT parameters."""
+    ext = Extensions(extra_rcpt_params=("x-rcpt",))
+    assert ext.check_rcpt_params({"X-RCPT": "v"}) is None
+    assert code(ext.check_rcpt_params({"X-OTHER": "v"})) == 555
+
+
+def test_extra_params_reach_the_events() -> None:
+    """Through a connection: the value is on the event's params, unchanged."""
+    ext = Extensions(extra_mail_params=("XMAIL",), extra_rcpt_params=("XRCPT",))
+    wire = b"EHLO c\r\nMAIL FROM:<a@b.example> xmail=1\r\nRCPT TO:<c@d.example> XRCPT=v+41\r\n"
+    _, events, _ = session(wire, ext)
+    assert isinstance(events[1], MailFrom) and events[1].params == {"XMAIL": "1"}
+    assert isinstance(events[2], RcptTo) and events[2].params == {"XRCPT": "v+41"}
+
+
+def test_extra_keywords_are_advertised_last() -> None:
+    """Extra EHLO lines come after the built-in keywords, as given."""
+    ext = Extensions(extra_keywords=("XTRACE", "FUTURE 1 2"))
+    assert ext.ehlo_keywords()[-2:] == ["XTRACE", "FUTURE 1 2"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"extra_keywords": ("X\r\n250 Y",)},
+        {"extra_keywords": ("",)},
+        {"extra_keywords": ("-X",)},
+        {"extra_mail_params": ("X=1",)},
+        {"extra_rcpt_params": ("",)},
+    ],
+)
+def test_extra_names_are_checked(config: dict[str, tuple[str, ...]]) -> None:
+    """Keywords and parameter names must follow the grammar (RFC 5321 4.1.1.1,
+    4.1.2): no reply injection through configuration."""
+    with pytest.raises(ValueError):
+        Extensions(**config)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "code_"),
+    [("CHUNKING", None, 555), ("DSN", None, 555)],
+)
+def test_keywords_are_not_parameters(keyword: str, value: str | None, code_: int) -> None:
+    """CHUNKING and DSN are EHLO keywords, not MAIL parameters."""
+    assert code(Extensions(chunking=True, dsn=True).check_mail_params({keyword: value})) == code_
+
+
+def test_issue7_keywords_in_stable_order() -> None:
+    """Every issue 7 keyword, in a stable order; REQUIRETLS only under TLS."""
+    ext = Extensions(
+        chunking=True, binarymime=True, dsn=True, requiretls=True, mt_priority=True,
+        extra_keywords=("XTRACE",),
+    )  # fmt: skip
+    tail = ["CHUNKING", "BINARYMIME", "DSN", "MT-PRIORITY", "XTRACE"]
+    assert ext.ehlo_keywords()[-5:] == tail
+    assert ext.ehlo_keywords(tls_active=True)[-6:] == [*tail[:3], "REQUIRETLS", *tail[3:]]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ._abnf import XTEXT, decode_xtext
+from ._abnf import ESMTP_KEYWORD, XTEXT, decode_xtext
 from ._commands import reject
 from ._events import CommandRejected
 from ._sasl import BUILT_IN, Mechanism
@@ -16,6 +16,8 @@ __all__ = ["Extensions"]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _PRIORITY = re.compile("[-+]?[0-9]")
+# RFC 5321 4.1.1.1: ehlo-line = ehlo-keyword *( SP ehlo-param ), ehlo-param = 1*(%d33-126)
+_EHLO_LINE = re.compile("[A-Za-z0-9][A-Za-z0-9-]*(?: [\x21-\x7e]+)*")
 # RFC 5322 3.2.3 atom, for the addr-type of ORCPT (RFC 3461 4.2).
 _ATOM = re.compile("[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
@@ -78,6 +80,12 @@ class Extensions:
             raise ValueError("SMTPUTF8 requires 8BITMIME (RFC 6531 3.1)")
         if self.binarymime and not self.chunking:
             raise ValueError("BINARYMIME requires CHUNKING (RFC 3030 3)")
+        for line in self.extra_keywords:
+            if not _EHLO_LINE.fullmatch(line):
+                raise ValueError(f"not an EHLO keyword line: {line!r}")
+        for name in (*self.extra_mail_params, *self.extra_rcpt_params):
+            if not ESMTP_KEYWORD.fullmatch(name):
+                raise ValueError(f"not an ESMTP parameter keyword: {name!r}")
         for mechanism in self.auth:
             if isinstance(mechanism, str) and mechanism.upper() not in BUILT_IN:
                 raise ValueError(f"unknown SASL mechanism {mechanism!r}: pass a Mechanism class")
@@ -172,8 +180,13 @@ class Extensions:
                 if value is None or value.upper() not in ("FULL", "HDRS"):
                     return reject("MAIL", 501, "5.5.4", "RET must be FULL or HDRS")
             elif keyword == "ENVID" and self.dsn:
-                # RFC 3461 4.4: xtext, at most 100 characters.
-                if value is None or not _valid_xtext(value) or len(value) > 100:
+                # RFC 3461 4.4: xtext, at most 100 characters, of printable US-ASCII.
+                if (
+                    value is None
+                    or not _valid_xtext(value)
+                    or len(value) > 100
+                    or not decode_xtext(value).isascii()
+                ):
                     return reject(
                         "MAIL", 501, "5.5.4", "ENVID needs xtext of at most 100 characters"
                     )
@@ -184,7 +197,7 @@ class Extensions:
                 # RFC 6710: a priority from -9 to 9.
                 if value is None or not _PRIORITY.fullmatch(value):
                     return reject("MAIL", 501, "5.5.4", "MT-PRIORITY must be from -9 to 9")
-            elif keyword in self.extra_mail_params:
+            elif keyword in (name.upper() for name in self.extra_mail_params):
                 pass
             else:
                 return reject("MAIL", 555, "5.5.4", f"Unsupported parameter {keyword}")
@@ -216,7 +229,7 @@ class Extensions:
                     and _valid_xtext(address)
                 ):
                     return reject("RCPT", 501, "5.5.4", "ORCPT must be addr-type;xtext")
-            elif keyword not in self.extra_rcpt_params:
+            elif keyword not in (name.upper() for name in self.extra_rcpt_params):
                 return reject("RCPT", 555, "5.5.4", f"Unsupported parameter {keyword}")
         return None
 
