@@ -12,19 +12,21 @@ from hypothesis import strategies as st
 from smtpstate import (
     NEED_DATA,
     PAUSED,
+    ChunkReceived,
     ConnectionClosed,
     EndOfMessage,
     Event,
     Extensions,
     Hello,
     MessageData,
+    ProxyHeader,
     RcptTo,
     RemoteProtocolError,
     Reply,
     State,
 )
 
-from .helpers import default_answer, merge_data, new_conn
+from .helpers import GREETING, default_answer, merge_data, new_conn
 
 # Pieces of body lines: dots at the start, long runs, bare CR and LF, NUL, UTF-8.
 PIECES = [b".", b"..", b"a", b"text ", b"\r", b"\n", b"\0", b"\xc3\xa9", b"x" * 700]
@@ -60,12 +62,17 @@ def whole_session(draw: st.DrawFn) -> bytes:
     return hello + b"".join(parts) + tail
 
 
-def answer(event: Event) -> Reply:
-    """Deterministic: recipients named x... are refused, one in three EHLO-less."""
+def answer(event: Event, nth: int = 0) -> Reply:
+    """Deterministic: recipients named x... are refused, chunks of 7 octets get
+    451, and in LMTP the second recipient's reply is 452."""
     if isinstance(event, RcptTo) and event.forward_path.local_part.startswith("x"):
         return Reply(550, "no such user", "5.1.1")
     if isinstance(event, Hello):
         return Reply(250, "mx.example.org greets " + event.domain)
+    if isinstance(event, ChunkReceived) and event.size == 7 and event.reply is None:
+        return Reply(451, "try again", "4.3.0")
+    if isinstance(event, EndOfMessage) and nth == 1 and event.reply is None:
+        return Reply(452, "mailbox full", "4.2.2")
     return default_answer(event)
 
 
@@ -80,7 +87,8 @@ CONFIGS = [
 def run(data: list[bytes], config: dict[str, object]) -> tuple[list[object], bytes]:
     """The adapter loop over ``data``; a RemoteProtocolError is recorded as an
     event, followed by its reply."""
-    conn = new_conn(**config)
+    proxy = bool(config.get("proxy_protocol"))
+    conn = new_conn(greet=not proxy, **config)
     pending = iter([c for c in data if c])
     events: list[object] = []
     out = b""
@@ -97,8 +105,14 @@ def run(data: list[bytes], config: dict[str, object]) -> tuple[list[object], byt
         events.append(event)
         if isinstance(event, ConnectionClosed):
             return merge_data(events), out
-        if not isinstance(event, MessageData):
+        if isinstance(event, ProxyHeader):
+            out += conn.send(GREETING)
+        elif not isinstance(event, MessageData):
             out += conn.send(answer(event))
+            nth = 1
+            while conn.awaiting_reply is event:  # LMTP: one reply per recipient
+                out += conn.send(answer(event, nth))
+                nth += 1
 
 
 @settings(max_examples=80)
@@ -253,3 +267,76 @@ def test_starttls_session_reaches_tls_and_authenticates() -> None:
     assert "TLS" in events
     assert b"235 2.7.0" in out
     assert out.endswith(b"250 2.0.0 OK\r\n221 2.0.0 Bye\r\n")
+
+
+# -- CHUNKING, LMTP and PROXY sessions (issue 7) ---------------------------
+
+CHUNK_PIECES = [b"\r\n.\r\n", b"QUIT\r\n", b"BDAT 5\r\n", b".", b"\n", b"\0\xff", b"x" * 300]
+
+
+@st.composite
+def chunk(draw: st.DrawFn) -> bytes:
+    return b"".join(
+        draw(st.lists(st.sampled_from(CHUNK_PIECES) | st.binary(max_size=9), max_size=4))
+    )
+
+
+@st.composite
+def bdat_transaction(draw: st.DrawFn) -> bytes:
+    rcpts = draw(st.lists(st.sampled_from([b"bob", b"xavier", b"carol"]), min_size=1, max_size=3))
+    group = b"MAIL FROM:<alice@example.org>\r\n"
+    group += b"".join(b"RCPT TO:<" + r + b"@example.net>\r\n" for r in rcpts)
+    for piece in draw(st.lists(chunk(), max_size=3)):
+        group += b"BDAT %d\r\n" % len(piece) + piece
+    last = draw(chunk())
+    group += b"BDAT %d LAST\r\n" % len(last) + last
+    extra = draw(st.sampled_from([b"", b"NOOP\r\n", b"BDAT 3\r\nxyz", b"DATA\r\n", b"RSET\r\n"]))
+    return group + extra
+
+
+PROXY_HEADERS = [
+    b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\n",
+    b"PROXY UNKNOWN\r\n",
+    b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x13\xc0\x00\x02\x01\xc6\x33\x64\x02\xdc\x04\x00\x19"
+    b"\x01\x00\x04smtp",
+    b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00",
+]
+
+ISSUE7_CONFIGS: list[dict[str, object]] = [
+    {"extensions": Extensions(chunking=True, binarymime=True)},
+    {"extensions": Extensions(chunking=True, size=600)},
+    {"lmtp": True, "extensions": Extensions(chunking=True)},
+    {"lmtp": True, "extensions": Extensions(size=900)},
+    {"proxy_protocol": True, "xclient": True, "extensions": Extensions(chunking=True, dsn=True)},
+]
+
+
+@st.composite
+def issue7_session(draw: st.DrawFn) -> tuple[bytes, int]:
+    index = draw(st.sampled_from(range(len(ISSUE7_CONFIGS))))
+    config = ISSUE7_CONFIGS[index]
+    data = draw(st.sampled_from(PROXY_HEADERS)) if config.get("proxy_protocol") else b""
+    data += b"LHLO client.example\r\n" if config.get("lmtp") else b"EHLO client.example\r\n"
+    if config.get("xclient"):
+        data += b"XCLIENT NAME=a ADDR=192.0.2.9 LOGIN=joe\r\nEHLO client.example\r\n"
+    parts = draw(st.lists(st.one_of(bdat_transaction(), transaction()), min_size=1, max_size=3))
+    tail = draw(st.sampled_from([b"QUIT\r\n", b"NOOP\r\n", b""]))
+    return data + b"".join(parts) + tail, index
+
+
+@settings(max_examples=60)
+@given(issue7_session(), st.data())
+def test_bdat_lmtp_and_proxy_sessions_do_not_depend_on_the_cuts(
+    session: tuple[bytes, int], draw: st.DataObject
+) -> None:
+    data, index = session
+    config = ISSUE7_CONFIGS[index]
+    whole = run([data], config)
+    byte_by_byte = run([data[i : i + 1] for i in range(len(data))], config)
+    cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=12)))
+    bounds = [0, *cuts, len(data)]
+    random_cuts = run([data[a:b] for a, b in itertools.pairwise(bounds)], config)
+    assert whole == byte_by_byte
+    assert whole == random_cuts
+    if config.get("proxy_protocol"):
+        assert isinstance(whole[0][0], ProxyHeader)

@@ -85,3 +85,45 @@ def test_4_no_codes_when_disabled() -> None:
     """Without the extension, replies have no status codes."""
     _, _, out = session(b"NOOP\r\nXYZZY\r\n", Extensions(enhanced_status_codes=False))
     assert out == b"250 OK\r\n500 Command not recognized\r\n"
+
+
+ISSUE7_REJECTIONS = (
+    b"EHLO c\r\n"
+    b"BDAT 3\r\nabc"  # 503: no transaction
+    b"BDAT x\r\n"  # 501
+    b"XCLIENT NAME=a\r\n"  # 550 5.7.0: not trusted
+    b"XFORWARD NAME=\r\n"  # 501
+    b"MAIL FROM:<a@b> RET=ALL\r\n"  # 501
+    b"MAIL FROM:<a@b> REQUIRETLS\r\n"  # 555
+    b"MAIL FROM:<a@b> MT-PRIORITY=10\r\n"  # 501
+    b"MAIL FROM:<a@b> BODY=BINARYMIME\r\n"
+    b"RCPT TO:<c@d> NOTIFY=NEVER,DELAY\r\n"  # 501
+    b"RCPT TO:<c@d> ORCPT=x\r\n"  # 501
+    b"RCPT TO:<c@d> X-NEW=1\r\n"  # 555
+    b"RCPT TO:<c@d>\r\n"
+    b"DATA\r\n"  # 503: BINARYMIME needs BDAT
+    b"BDAT 4\r\nabcd"  # 552 over SIZE
+)
+
+
+def test_4_issue7_engine_replies_carry_a_matching_code() -> None:
+    """The replies the engine suggests for CHUNKING, XCLIENT/XFORWARD, DSN,
+    REQUIRETLS and MT-PRIORITY carry an enhanced status code of their class."""
+    ext = Extensions(size=3, chunking=True, binarymime=True, dsn=True, mt_priority=True)
+    conn = new_conn(extensions=ext, xforward=True)
+    _, out = drive(conn, ISSUE7_REJECTIONS)
+    replies = [line for line in out.split(b"\r\n")[:-1] if not line.startswith(b"250")]
+    assert [r[:3] for r in replies] == [
+        b"503", b"501", b"550", b"501", b"501", b"555", b"501", b"501", b"501", b"555",
+        b"503", b"552",
+    ]  # fmt: skip
+    for line in replies:
+        match = re.match(rb"(\d)\d\d[ -](\d)\.\d{1,3}\.\d{1,3} ", line)
+        assert match is not None and match[1] == match[2], line
+
+
+def test_4_xclient_greeting_has_no_code_but_xforward_reply_has() -> None:
+    """XCLIENT's 220 is a greeting (no code); XFORWARD's 250 is not."""
+    conn = new_conn(xclient=True, xforward=True)
+    _, out = drive(conn, b"EHLO c\r\nXFORWARD NAME=a\r\nXCLIENT NAME=a\r\n")
+    assert out.endswith(b"250 2.0.0 OK\r\n220 mx.example.org ESMTP\r\n")
