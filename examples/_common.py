@@ -489,7 +489,7 @@ class Client:
         literal = _tcp_info((self.address,) if self.address else None)
         return f"{literal}:{self.port}" if self.port is not None else literal
 
-    def relayed(self, attributes: Mapping[str, str], how: str) -> Client:
+    def relayed(self, attributes: Mapping[str, str], via: str) -> Client:
         """The client an XCLIENT or XFORWARD names: the attributes it gives replace
         this one's (the others are kept); values such as ``[UNAVAILABLE]`` clear them."""
         address, port, name, helo = self.address, self.port, self.name, self.helo
@@ -502,7 +502,7 @@ class Client:
             name = _host_name(attributes["NAME"])
         if "HELO" in attributes:
             helo = _host_name(attributes["HELO"])
-        return Client(address, port, name, helo, f"{how} from {self.literal()}")
+        return Client(address, port, name, helo, via)
 
 
 _HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.:_-]*[A-Za-z0-9\]])?|\[[A-Za-z0-9.:]+\]")
@@ -569,6 +569,7 @@ class Session:
         # Who the trace headers name: the peer, or the client a PROXY header or
         # XCLIENT names; XFORWARD names one for the next transaction only.
         self.client = Client.from_peer(peer)
+        self._speaker = self.client  # who speaks XCLIENT/XFORWARD: peer or PROXY client
         self._forward: Client | None = None
         self._trust()
         self._helo = ""
@@ -698,6 +699,7 @@ class Session:
         if header.command == "PROXY" and header.source_address is not None:
             via = f"PROXY v{header.version} from {self.client.literal()}"
             self.client = Client(header.source_address, header.source_port, via=via)
+            self._speaker = self.client
             self._trust()
 
     def _open_spool(self) -> Reply | None:
@@ -756,12 +758,15 @@ class Session:
             return self._greeting()
         if isinstance(event, XClient):  # --xclient-trusted: the session starts again
             self._new_transaction()
-            client = self.client.relayed(event.attributes, "XCLIENT")
+            client = self.client.relayed(
+                event.attributes, f"XCLIENT from {self._speaker.literal()}"
+            )
             self.client, self._forward = replace(client, helo=None), None
             self._helo = client.helo or ""  # until the next EHLO
             return self._greeting()
         if isinstance(event, XForward):  # for the next transaction only
-            self._forward = (self._forward or self.client).relayed(event.attributes, "XFORWARD")
+            via = f"XFORWARD from {self._speaker.literal()}"
+            self._forward = (self._forward or self.client).relayed(event.attributes, via)
             return Reply(250, "OK", "2.0.0")
         if isinstance(event, Hello):
             self._new_transaction()
