@@ -5,6 +5,7 @@ certificate is self-signed and made at test time with the openssl CLI."""
 from __future__ import annotations
 
 import base64
+import signal
 import ssl
 import subprocess
 import sys
@@ -345,3 +346,33 @@ def test_bad_options_are_refused(adapter: str, tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 2, (args, result.stderr)
         assert b"error:" in result.stderr
+
+
+def test_sigterm_mid_message_over_tls_stops_cleanly(
+    start_tls_server: StartServer, client_context: ssl.SSLContext
+) -> None:
+    server = start_tls_server()
+    raw = TLSRaw(server)
+    try:
+        assert raw.reply().startswith(b"220 ")
+        assert raw.command(b"EHLO client.test").startswith(b"250")
+        assert raw.command(b"STARTTLS").startswith(b"220 ")
+        raw.upgrade(client_context)
+        assert raw.command(b"EHLO client.test").startswith(b"250")
+        assert raw.command(b"AUTH PLAIN " + PLAIN_GOOD).startswith(b"235 ")
+        assert raw.command(b"MAIL FROM:<a@client.test>").startswith(b"250 ")
+        assert raw.command(b"RCPT TO:<rcpt@mx.test>").startswith(b"250 ")
+        assert raw.command(b"DATA").startswith(b"354 ")
+        raw.sock.sendall(b"Subject: interrupted\r\n\r\n" + b"line\r\n" * 100)
+        assert server.wait_until(lambda: len(server.tmp()) == 1)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(10) == 0
+        try:
+            rest = raw.sock.recv(1000)  # 421 (asyncio, trio) or just the close
+            assert rest == b"" or rest.startswith(b"421 4.3.2 "), rest
+        except OSError:
+            pass
+    finally:
+        raw.close()
+    assert server.new() == []
+    assert server.tmp() == []
