@@ -13,6 +13,7 @@ from smtpstate import (
     PAUSED,
     AuthChallenge,
     Authenticate,
+    ChunkReceived,
     CommandRejected,
     ConnectionClosed,
     DataStart,
@@ -25,6 +26,7 @@ from smtpstate import (
     MailFrom,
     MessageData,
     Noop,
+    ProxyHeader,
     Quit,
     RcptTo,
     RemoteProtocolError,
@@ -35,6 +37,8 @@ from smtpstate import (
     State,
     UnknownCommand,
     Verify,
+    XClient,
+    XForward,
 )
 
 ACCEPT = {
@@ -51,6 +55,9 @@ ACCEPT = {
     Help: 214,
     StartTLS: 220,
     Authenticate: 235,
+    ChunkReceived: 250,
+    XClient: 220,
+    XForward: 250,
 }
 
 
@@ -64,7 +71,7 @@ def legal_reply(event: Event, choice: int) -> Reply:
         return event.reply
     if isinstance(event, AuthChallenge):
         return Reply(454, "temporary failure")
-    if isinstance(event, EndOfMessage) and event.reply is not None:
+    if isinstance(event, (EndOfMessage, ChunkReceived)) and event.reply is not None:
         return event.reply
     if choice % 3 == 2 and not isinstance(event, (Reset, Noop, Quit)):
         return Reply(450 + choice % 3, "try again")
@@ -73,7 +80,8 @@ def legal_reply(event: Event, choice: int) -> Reply:
 
 def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> None:
     """The adapter loop; only RemoteProtocolError may escape."""
-    cap = conn.max_command_line + conn.extensions.mail_line_allowance()
+    ext = conn.extensions
+    cap = conn.max_command_line + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
     auth_cap = 12288  # RFC 4954 4: a SASL response line may be this long
     pending = iter(chunks)
     n = 0
@@ -92,6 +100,8 @@ def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> Non
         if event is NEED_DATA:
             if conn.state is State.AUTH_EXCHANGE:
                 assert len(conn.trailing_data[0]) < auth_cap
+            elif conn.state is State.PROXY_HEADER:  # a v2 header is at most 16 + 65535
+                assert len(conn.trailing_data[0]) < 16 + 65536
             elif conn.state is not State.IN_DATA:
                 assert len(conn.trailing_data[0]) < cap
             chunk = next(pending, None)
@@ -104,8 +114,15 @@ def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> Non
         if isinstance(event, MessageData):
             assert event.data
             continue
+        if isinstance(event, ProxyHeader):
+            assert conn.next_event() is PAUSED  # the greeting is owed now
+            conn.send(Reply(220, "hi"))
+            continue
         n += 1
         conn.send(legal_reply(event, choices[n % len(choices)] if choices else 0))
+        while conn.awaiting_reply is event:  # LMTP: one reply per recipient
+            n += 1
+            conn.send(legal_reply(event, choices[n % len(choices)] if choices else 0))
     raise AssertionError("the loop did not end")
 
 
@@ -121,6 +138,15 @@ CONFIGS = [
         "strict_pipelining": True,
     },
     {"extensions": Extensions(starttls=True, auth=("CRAM-MD5",)), "require_tls": True},
+    {"extensions": Extensions(chunking=True, binarymime=True, size=300)},
+    {"lmtp": True, "extensions": Extensions(chunking=True, size=500)},
+    {
+        "proxy_protocol": True,
+        "xclient": True,
+        "xforward": True,
+        "extensions": Extensions(chunking=True, dsn=True),
+    },
+    {"extensions": Extensions(dsn=True, mt_priority=True, extra_mail_params=("XTRA",))},
 ]
 
 TRANSCRIPT = (
@@ -142,9 +168,26 @@ TLS_TRANSCRIPT = (
 )
 
 
+# CHUNKING, LMTP, PROXY, XCLIENT/XFORWARD and DSN (issue 7).
+ISSUE7_TRANSCRIPT = (
+    b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\nLHLO client.example\r\n"
+    b"EHLO client.example\r\nXCLIENT NAME=a ADDR=IPV6:2001:db8::1 LOGIN=joe\r\n"
+    b"EHLO client.example\r\nXFORWARD NAME=b SOURCE=REMOTE\r\n"
+    b"MAIL FROM:<a@b.example> BODY=BINARYMIME RET=HDRS ENVID=x+2By MT-PRIORITY=-3 XTRA=1\r\n"
+    b"RCPT TO:<c@d.example> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;c+40d.example\r\n"
+    b"RCPT TO:<e@f.example>\r\nBDAT 7\r\n\r\n.\r\n\0\nBDAT 3 LAST\r\nxyz"
+    b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d>\r\nDATA\r\nbody\r\n.\r\nBDAT 2\r\nabQUIT\r\n"
+)
+PROXY_V2 = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x01\xc6\x33\x64\x02\xdc\x04\x00\x19"
+
+
 def greeted(config_index: int) -> ServerConnection:
-    conn = ServerConnection(**CONFIGS[config_index])  # type: ignore[arg-type]
-    conn.send(Reply(220, "hi"))
+    """A connection of CONFIGS[config_index], greeted unless it reads a PROXY
+    header first (then ``feed`` greets after the header)."""
+    config = CONFIGS[config_index]
+    conn = ServerConnection(**config)  # type: ignore[arg-type]
+    if not config.get("proxy_protocol"):
+        conn.send(Reply(220, "hi"))
     return conn
 
 
@@ -160,12 +203,15 @@ def test_random_bytes(chunks: list[bytes], choices: list[int], config: int) -> N
 
 ALPHABET = [b"\r", b"\n", b"\r\n", b".", b"\r\n.\r\n", b" ", b"<", b">", b":", b"\0", b"\xff",
             b"\xc3\xa9", b"x" * 600, b"MAIL FROM:<a@b>", b"DATA\r\n", b"STARTTLS\r\n",
-            b"AUTH LOGIN\r\n", b"AUTH PLAIN\r\n", b"*\r\n", b"=", b"QUFB" * 200]  # fmt: skip
+            b"AUTH LOGIN\r\n", b"AUTH PLAIN\r\n", b"*\r\n", b"=", b"QUFB" * 200,
+            b"BDAT 10\r\n", b"BDAT 0 LAST\r\n", b"BDAT 99999\r\n", b"LHLO x\r\n", b"+2B",
+            b"XCLIENT ADDR=[UNAVAILABLE]\r\n", b"PROXY ", PROXY_V2[:12],
+            b"\x21\x11\xff\xff"]  # fmt: skip
 
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from([TRANSCRIPT, TLS_TRANSCRIPT])))
+    data = bytearray(draw(st.sampled_from([TRANSCRIPT, TLS_TRANSCRIPT, ISSUE7_TRANSCRIPT])))
     for _ in range(draw(st.integers(1, 8))):
         pos = draw(st.integers(0, len(data)))
         action = draw(st.integers(0, 2))
@@ -216,3 +262,27 @@ def test_buffer_is_bounded_in_an_auth_exchange(chunks: list[bytes]) -> None:
         conn.receive_data(chunk.replace(b"\n", b"-"))
         assert conn.next_event() is NEED_DATA
         assert len(conn.trailing_data[0]) < 12288
+
+
+PROXY_CONFIG = next(i for i, c in enumerate(CONFIGS) if c.get("proxy_protocol"))
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from([b"", b"PROXY ", b"PROXY TCP4 ", b"PROXY TCP6 ", PROXY_V2[:12], PROXY_V2[:13]]),
+    st.binary(max_size=300),
+    st.integers(1, 40),
+)
+def test_random_proxy_headers(prefix: bytes, tail: bytes, size: int) -> None:
+    """Whatever follows the start of a PROXY header, the connection reads a
+    header and goes on, or ends with RemoteProtocolError (421)."""
+    data = prefix + tail
+    feed(greeted(PROXY_CONFIG), [data[i : i + size] for i in range(0, len(data), size)], [0])
+
+
+@given(st.binary(max_size=300), st.integers(0, 0xFFFF))
+def test_random_proxy_v2_blocks(block: bytes, length: int) -> None:
+    """A v2 header with any family byte, length and block never crashes the reader."""
+    for family in (0x00, 0x11, 0x12, 0x21, 0x31, 0x10, 0x13, 0x41):
+        header = PROXY_V2[:13] + bytes([family]) + length.to_bytes(2, "big") + block
+        feed(greeted(PROXY_CONFIG), [header, b"EHLO c\r\n"], [0])
