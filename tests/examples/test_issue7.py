@@ -312,11 +312,12 @@ def test_dsn_parameters_refused_without_dsn(start_server: StartServer) -> None:
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-def proxy_v2(source: str, source_port: int) -> bytes:
-    """A version 2 PROXY header for TCP over IPv4 (family 0x11), to 127.0.0.1:25."""
+def proxy_v2(source: str, source_port: int, command: int = 0x21) -> bytes:
+    """A version 2 header (PROXY, or 0x20 for LOCAL) for TCP over IPv4 (family
+    0x11), to 127.0.0.1:25."""
     addresses = socket.inet_aton(source) + socket.inet_aton("127.0.0.1")
     addresses += struct.pack("!HH", source_port, 25)
-    return V2_SIGNATURE + bytes([0x21, 0x11]) + struct.pack("!H", 12) + addresses
+    return V2_SIGNATURE + bytes([command, 0x11]) + struct.pack("!H", 12) + addresses
 
 
 def proxy_session(server: Server, header: bytes) -> Raw:
@@ -356,11 +357,17 @@ def test_proxy_header_names_the_client(
     assert via.encode() in line
 
 
-def test_proxy_local_keeps_the_peer(start_server: StartServer) -> None:
-    """A v2 LOCAL header (a health check: family UNSPEC, no addresses) names no
-    client: the peer stays."""
+@pytest.mark.parametrize(
+    "header",
+    [V2_SIGNATURE + b"\x20\x00\x00\x00", proxy_v2("203.0.113.5", 51234, command=0x20)],
+    ids=["unspec", "tcp4"],
+)
+def test_proxy_local_keeps_the_peer(start_server: StartServer, header: bytes) -> None:
+    """Specification 2.2: a v2 LOCAL header (HAProxy's health checks send one with
+    family UNSPEC) names no client, and an address block in it is discarded: the
+    peer stays."""
     server = start_server("--proxy-protocol")
-    raw = proxy_session(server, V2_SIGNATURE + b"\x20\x00\x00\x00")
+    raw = proxy_session(server, header)
     send_by_data(raw, "local")
     raw.close()
     [(head, _)] = deliveries(server, 1)
