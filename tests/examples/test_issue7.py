@@ -118,7 +118,7 @@ def test_lmtp_one_reply_and_one_file_per_recipient(start_server: StartServer) ->
             assert text.startswith(f"2.0.0 <{rcpt}> OK queued as ".encode())
         assert lmtp.noop()[0] == 250  # nothing left over: the next reply is NOOP's
     files = deliveries(server, 3)
-    named = sorted(re.search(rb"for <([^>]+)>", received(head)).group(1) for head, _ in files)
+    named = sorted(re.findall(rb" for <([^>]+)>", received(head))[0] for head, _ in files)
     assert named == [r.encode() for r in recipients]
     for head, body in files:
         assert body == data
