@@ -340,3 +340,23 @@ def test_extensions_validate_mechanism_names() -> None:
     ext = Extensions(auth=("plain", "LOGIN", Plain, XToken))
     assert list(ext.mechanisms) == ["PLAIN", "LOGIN", "X-TOKEN"]
     assert set(BUILT_IN) == {"PLAIN", "LOGIN", "CRAM-MD5"}
+
+
+class Lower(XToken):
+    name = "x-token"
+
+
+class NoName(Mechanism):
+    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+        raise NotImplementedError
+
+    def step(self, response: bytes) -> bytes | Authenticate:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("mechanism", [Lower, NoName])
+def test_rfc4422_3_1_mechanism_names_are_checked(mechanism: type[Mechanism]) -> None:
+    """A mechanism name is 1 to 20 of A-Z, 0-9, "-" and "_" (upper case only):
+    it goes on the EHLO AUTH line as it is."""
+    with pytest.raises(ValueError, match="needs a name"):
+        Extensions(auth=(mechanism,))

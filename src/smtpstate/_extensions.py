@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ._abnf import ESMTP_KEYWORD, XTEXT, decode_xtext
 from ._commands import reject
 from ._events import CommandRejected
-from ._sasl import BUILT_IN, Mechanism
+from ._sasl import BUILT_IN, MECHANISM_NAME, Mechanism
 
 __all__ = ["Extensions"]
 
@@ -87,8 +87,12 @@ class Extensions:
             if not ESMTP_KEYWORD.fullmatch(name):
                 raise ValueError(f"not an ESMTP parameter keyword: {name!r}")
         for mechanism in self.auth:
-            if isinstance(mechanism, str) and mechanism.upper() not in BUILT_IN:
-                raise ValueError(f"unknown SASL mechanism {mechanism!r}: pass a Mechanism class")
+            if isinstance(mechanism, str):
+                if mechanism.upper() not in BUILT_IN:
+                    raise ValueError(f"unknown SASL mechanism {mechanism!r}: pass a Mechanism")
+            elif not MECHANISM_NAME.fullmatch(getattr(mechanism, "name", "")):
+                # It goes on the EHLO AUTH line as it is (RFC 4422 3.1).
+                raise ValueError(f"{mechanism!r} needs a name of 1 to 20 of A-Z 0-9 - _")
 
     @property
     def mechanisms(self) -> dict[str, type[Mechanism]]:

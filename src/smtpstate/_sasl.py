@@ -18,12 +18,14 @@ from typing import ClassVar
 
 from ._events import Authenticate
 
-__all__ = ["CramMD5", "Login", "Mechanism", "Plain", "SaslError", "decode_base64"]
+__all__ = ["MECHANISM_NAME", "CramMD5", "Login", "Mechanism", "Plain", "SaslError", "decode_base64"]
 
 # RFC 4616 2: authzid, authcid and passwd are at most 255 octets each.
 _MAX_FIELD = 255
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _HEX_DIGEST = re.compile("[0-9a-f]{32}")
+# RFC 4422 3.1: a mechanism name is 1 to 20 upper-case letters, digits, "-" and "_".
+MECHANISM_NAME = re.compile("[A-Z0-9_-]{1,20}")
 
 
 class SaslError(Exception):
