@@ -338,6 +338,7 @@ def proxy_session(server: Server, header: bytes) -> Raw:
         (1, b"PROXY TCP4 203.0.113.5 127.0.0.1 51234 25\r\n"),
         (2, proxy_v2("203.0.113.5", 51234)),
     ],
+    ids=["v1", "v2"],
 )
 def test_proxy_header_names_the_client(
     start_server: StartServer, version: int, header: bytes
