@@ -86,7 +86,9 @@ async def serve_client(
         writer.write(session.shutting_down())
         raise
     except (OSError, asyncio.TimeoutError):
-        pass  # the client went away or stopped reading
+        # The client went away or stopped reading. close() would wait to flush the
+        # unread replies for ever: abort drops them and closes now (back-pressure).
+        writer.transport.abort()
     except Exception:
         log_error(writer.get_extra_info("peername"))
     finally:
