@@ -119,3 +119,59 @@ def test_before_the_greeting_every_command_waits(line: bytes) -> None:
     conn.receive_data(line + b"\r\n")
     assert conn.next_event() is PAUSED
     assert conn.trailing_data == (line + b"\r\n", False)
+
+
+# -- STARTTLS and AUTH ------------------------------------------------------------------
+
+TLS_AUTH = Extensions(starttls=True, auth=("PLAIN", "CRAM-MD5"), auth_without_tls=True)
+
+
+@pytest.mark.parametrize("line", [b"STARTTLS", b"AUTH PLAIN", b"AUTH CRAM-MD5"])
+@pytest.mark.parametrize("state", [s for s in ROUTES if s not in (State.IN_DATA, State.CLOSED)])
+def test_every_state_starttls_and_auth(state: State, line: bytes) -> None:
+    """STARTTLS and AUTH are legal only where the table has them (READY after
+    EHLO); anywhere else they get 503 and the state stays."""
+    conn = reach(state, TLS_AUTH)
+    conn.receive_data(line + b"\r\n")
+    event = conn.next_event()
+    assert isinstance(event, Event)
+    if isinstance(event, CommandRejected):
+        assert event.reply.code == 503, (state, line)
+        assert (state, _VERB_EVENTS[event.command], Outcome.ACCEPT) not in TRANSITIONS
+        conn.send(event.reply)
+        assert conn.state is state
+        return
+    assert state is State.READY
+    conn.send(default_answer(event))
+    assert conn.state is (State.TLS_PENDING if line == b"STARTTLS" else State.AUTH_EXCHANGE)
+
+
+def _pending_or_exchange(state: State) -> ServerConnection:
+    conn = reach(State.READY, TLS_AUTH)
+    drive(conn, b"STARTTLS\r\n" if state is State.TLS_PENDING else b"AUTH CRAM-MD5\r\n")
+    assert conn.state is state
+    return conn
+
+
+@pytest.mark.parametrize("line", [*COMMANDS, b"STARTTLS", b"AUTH PLAIN"])
+def test_tls_pending_reads_no_command(line: bytes) -> None:
+    """While the handshake runs every byte is dropped: no event, only PAUSED."""
+    conn = _pending_or_exchange(State.TLS_PENDING)
+    conn.receive_data(line + b"\r\n")
+    assert conn.next_event() is PAUSED
+    assert conn.trailing_data == (b"", False)
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(250, "unasked"))
+
+
+@pytest.mark.parametrize("line", [*COMMANDS, b"STARTTLS", b"AUTH PLAIN"])
+def test_auth_exchange_reads_no_command(line: bytes) -> None:
+    """After a 334 every line is a SASL response, never a command: these are
+    not base64 (or not a CRAM-MD5 answer), so the exchange fails with 501."""
+    conn = _pending_or_exchange(State.AUTH_EXCHANGE)
+    conn.receive_data(line + b"\r\n")
+    event = conn.next_event()
+    assert isinstance(event, CommandRejected)
+    assert event.command == "AUTH" and event.reply.code == 501
+    conn.send(event.reply)
+    assert conn.state is State.READY
