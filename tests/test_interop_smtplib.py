@@ -7,6 +7,8 @@ import smtplib
 import socket
 import threading
 
+import pytest
+
 from smtpstate import (
     NEED_DATA,
     ConnectionClosed,
@@ -27,9 +29,11 @@ TIMEOUT = 5.0
 class Server(threading.Thread):
     """Runs the adapter loop on one end of the pair, recording what it got."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, extensions: Extensions | None = None) -> None:
         super().__init__(daemon=True)
         self.sock = sock
+        self.extensions = extensions or Extensions(size=100_000, smtputf8=True)
+        self.authenticated: str | None = None
         self.events: list[Event] = []
         self.body = b""
         self.error: BaseException | None = None
@@ -41,7 +45,7 @@ class Server(threading.Thread):
 
     def run(self) -> None:
         try:
-            conn = ServerConnection("mx.test", Extensions(size=100_000, smtputf8=True))
+            conn = ServerConnection("mx.test", self.extensions)
             self.sock.sendall(conn.send(Reply(220, "mx.test ESMTP")))
             while True:
                 event = conn.next_event()
@@ -56,6 +60,7 @@ class Server(threading.Thread):
                     self.body += event.data
                     continue
                 self.sock.sendall(conn.send(self.answer(event)))
+                self.authenticated = conn.authenticated
         except BaseException as error:  # reported by the test
             self.error = error
         finally:
@@ -116,3 +121,32 @@ def test_smtplib_sends_a_message_to_several_recipients() -> None:
     accepted = [e for e in server.events if isinstance(e, RcptTo)]
     assert len(accepted) == 3
     assert server.events[-1] == ConnectionClosed()
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
+def test_smtplib_login_with_each_mechanism(mechanism: str) -> None:
+    """smtplib's login() (PLAIN with an initial response, LOGIN, CRAM-MD5 with
+    its HMAC) against the engine's SASL code; a wrong password gets 535."""
+    server_sock, client_sock = socket.socketpair()
+    server_sock.settimeout(TIMEOUT)
+    client_sock.settimeout(TIMEOUT)
+    server = Server(server_sock, Extensions(auth=(mechanism,), auth_without_tls=True))
+    server.start()
+    try:
+        with PairSMTP(client_sock) as client:
+            client.ehlo()
+            assert client.esmtp_features["auth"].strip() == mechanism
+            with pytest.raises(smtplib.SMTPAuthenticationError) as info:
+                client.login("user", "wrong")
+            assert info.value.smtp_code == 535
+            assert client.login("user", "secret")[0] == 235
+            assert (
+                client.sendmail("a@example.org", ["b@example.net"], b"Subject: x\r\n\r\nhi\r\n")
+                == {}
+            )
+    finally:
+        server.join(TIMEOUT)
+        client_sock.close()
+    assert server.error is None, server.error
+    assert server.authenticated == "user"
+    assert server.body == b"Subject: x\r\n\r\nhi\r\n"
