@@ -306,3 +306,22 @@ def test_4_2_421_while_pending_closes() -> None:
     assert conn.send(Reply(421, "handshake timeout")) == b"421 4.0.0 handshake timeout\r\n"
     assert conn.state is State.CLOSED
     assert conn.next_event() == ConnectionClosed()
+
+
+# -- RFC 8314 3: implicit TLS ---------------------------------------------------------
+
+
+def test_rfc8314_3_implicit_tls_is_tls_from_the_start() -> None:
+    """On an implicit-TLS port (465) the whole session runs under TLS: STARTTLS
+    is neither offered nor accepted, and plaintext-password mechanisms and
+    require_tls are satisfied from the first command."""
+    conn = new_conn(
+        extensions=Extensions(starttls=True, auth=("PLAIN",)), implicit_tls=True, require_tls=True
+    )
+    assert conn.tls_active
+    events, out = drive(conn, EHLO + b"STARTTLS\r\n" + PLAIN_IR + b"MAIL FROM:<a@b>\r\n")
+    assert b"STARTTLS" not in out
+    assert b"250-AUTH PLAIN\r\n" in out
+    assert rejections(events) == [("STARTTLS", 503)]
+    assert codes(out) == [250, 503, 235, 250]
+    assert conn.authenticated == "user"

@@ -153,6 +153,7 @@ class ServerConnection:
         require_tls: bool = False,
         require_auth: bool = False,
         strict_pipelining: bool = False,
+        implicit_tls: bool = False,
         lmtp: bool = False,
         proxy_protocol: bool = False,
         xclient: bool = False,
@@ -203,7 +204,9 @@ class ServerConnection:
         self._final_reply_sent = False
         # What the session has learnt (RFC 5321 4.1.4: HELO/EHLO and RSET clear
         # the transaction part).
-        self._tls_active = False
+        # RFC 8314 3: on a port with implicit TLS (465) the session is under TLS
+        # from its first octet: no STARTTLS, and plaintext mechanisms may run.
+        self._tls_active = implicit_tls
         self._authenticated: str | None = None
         self._mechanism: Mechanism | None = None  # the SASL exchange under way
         self._extended: bool | None = None  # None before HELO/EHLO
