@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import random
 import re
@@ -162,7 +163,7 @@ def test_200_clients_10_messages_each(start_server: StartServer) -> None:
             smtp.close()
 
     began = time.monotonic()
-    run_bounded([lambda c=c, s=s: client(c, s) for c, s in plans], CLIENTS, LOAD_DEADLINE)
+    run_bounded([functools.partial(client, c, s) for c, s in plans], CLIENTS, LOAD_DEADLINE)
     elapsed = time.monotonic() - began
     accepted = {i for i, (code, _) in answers.items() if code == 250}
     refused = set(answers) - accepted
@@ -225,11 +226,7 @@ def test_clients_that_disconnect_at_random_points(start_server: StartServer) -> 
         finally:
             smtp.close(reset)
 
-    run_bounded(
-        [lambda p=p: client(*p) for p in plans],
-        40,
-        60,  # type: ignore[misc]
-    )
+    run_bounded([functools.partial(client, *p) for p in plans], 40, 60)
     assert_still_serving(server)
     assert server.wait_until(lambda: server.tmp() == [], 10), server.tmp()
     found = delivered(server)
@@ -390,7 +387,7 @@ def test_timeouts_per_phase_in_the_session() -> None:
     termination timeout (4.5.3.2.6) to write."""
     sys.path.insert(0, str(EXAMPLES))
     try:
-        import _common
+        import _common  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(EXAMPLES))
     from smtpstate import NEED_DATA, Command
@@ -414,7 +411,7 @@ def test_timeouts_per_phase_in_the_session() -> None:
     def feed(data: bytes) -> None:
         session.conn.receive_data(data)
         while (event := session.conn.next_event()) is not NEED_DATA:
-            session.handle(event)  # type: ignore[arg-type]
+            session.handle(event)
             if isinstance(event, Command):
                 assert session.write_timeout == (7 if b"." in data[-3:] else session.timeout)
                 session.written()
@@ -431,7 +428,7 @@ def test_timeouts_per_phase_in_the_session() -> None:
     short.greeting()
     short.conn.receive_data(b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
     while (event := short.conn.next_event()) is not NEED_DATA:
-        short.handle(event)  # type: ignore[arg-type]
+        short.handle(event)
     assert short.timeout <= 0.5
     time.sleep(0.6)
     assert short.timeout == 0.001  # the deadline is past: the next read times out at once
