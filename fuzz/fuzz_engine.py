@@ -3,9 +3,10 @@
     python fuzz/fuzz_engine.py -max_total_time=60          # a minute
     python fuzz/fuzz_engine.py fuzz/corpus -max_total_time=3600
 
-The first input byte picks the configuration and the cut points, the rest is
-what the client sends. Each input is run twice, whole and cut in pieces, and
-the target fails when:
+The first input byte picks the configuration and the cut points, the second
+the issue 7 features (CHUNKING/BINARYMIME, LMTP, PROXY protocol, XCLIENT,
+XFORWARD, DSN, REQUIRETLS, MT-PRIORITY), the rest is what the client sends.
+Each input is run twice, whole and cut in pieces, and the target fails when:
 - anything but RemoteProtocolError escapes the engine;
 - the two runs give different events (data joined) or different reply bytes;
 - the receive buffer holds more than one line limit plus one piece while
@@ -15,6 +16,9 @@ the target fails when:
 
 from __future__ import annotations
 
+import itertools
+import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -26,25 +30,45 @@ with atheris.instrument_imports():
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import default_answer, merge_data
 
+# CRAM-MD5 challenges are random; the two runs of one input must see the same.
+secrets.token_hex = lambda nbytes=None: "0" * 32
+
 POLICIES: tuple[smtpstate._data.BodyPolicy, ...] = ("reject", "pass", "close")
 
 
-def run(data: bytes, config: int, pieces: list[bytes]) -> tuple[list[object], bytes]:
+GREETING = smtpstate.Reply(220, "mx.example ESMTP")
+
+
+def run(data: bytes, config: int, features: int, pieces: list[bytes]) -> tuple[list[object], bytes]:
+    chunking = bool(features & 1)
+    ext = smtpstate.Extensions(
+        size=(config >> 2) * 64 or None,
+        smtputf8=bool(config & 1),
+        starttls=bool(config & 2),
+        auth=("PLAIN", "LOGIN", "CRAM-MD5"),
+        auth_without_tls=bool(config & 4),
+        chunking=chunking,
+        binarymime=chunking and bool(features & 2),
+        dsn=bool(features & 4),
+        requiretls=bool(features & 8),
+        mt_priority=bool(features & 8),
+        extra_mail_params=("XTRA",) if features & 4 else (),
+    )
+    proxy = bool(features & 32)
     conn = smtpstate.ServerConnection(
         "mx.example",
-        smtpstate.Extensions(
-            size=(config >> 2) * 64 or None,
-            smtputf8=bool(config & 1),
-            starttls=bool(config & 2),
-            auth=("PLAIN", "LOGIN", "CRAM-MD5"),
-            auth_without_tls=bool(config & 4),
-        ),
+        ext,
         bad_line_endings=POLICIES[(config >> 1) % 3],
+        lmtp=bool(features & 16),
+        proxy_protocol=proxy,
+        xclient=bool(features & 64),
+        xforward=bool(features & 128),
     )
-    out = bytearray(conn.send(smtpstate.Reply(220, "mx.example ESMTP")))
+    out = bytearray() if proxy else bytearray(conn.send(GREETING))
     events: list[object] = []
     feed = iter([*pieces, b""])
     largest_piece = max((len(p) for p in pieces), default=0)
+    line_cap = conn.max_command_line + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
     while True:
         try:
             event = conn.next_event()
@@ -53,8 +77,12 @@ def run(data: bytes, config: int, pieces: list[bytes]) -> tuple[list[object], by
             out += conn.send(error.reply)
             return merge_data(events), bytes(out)  # type: ignore[arg-type]
         if event is smtpstate.NEED_DATA:
-            if conn.state is not smtpstate.State.IN_DATA:
-                assert len(conn.trailing_data[0]) <= conn.max_command_line + largest_piece
+            if conn.state is smtpstate.State.PROXY_HEADER:
+                assert len(conn.trailing_data[0]) <= 16 + 65535 + largest_piece
+            elif conn.state is smtpstate.State.AUTH_EXCHANGE:
+                assert len(conn.trailing_data[0]) <= 12288 + largest_piece
+            elif conn.state is not smtpstate.State.IN_DATA:
+                assert len(conn.trailing_data[0]) <= line_cap + largest_piece
             conn.receive_data(next(feed))
             continue
         if event is smtpstate.PAUSED:
@@ -65,18 +93,35 @@ def run(data: bytes, config: int, pieces: list[bytes]) -> tuple[list[object], by
         events.append(event)
         if isinstance(event, smtpstate.ConnectionClosed):
             return merge_data(events), bytes(out)  # type: ignore[arg-type]
+        if isinstance(event, smtpstate.ProxyHeader):
+            assert conn.next_event() is smtpstate.PAUSED
+            out += conn.send(GREETING)
         if isinstance(event, smtpstate.Command):
             assert conn.next_event() is smtpstate.PAUSED
             out += conn.send(default_answer(event))
+            while conn.awaiting_reply is event:  # LMTP: one reply per recipient
+                out += conn.send(default_answer(event))
+
+
+# Bytes sent after STARTTLS, before the handshake, are dropped (RFC 3207 4.2), so
+# how many are dropped depends on the reads. A real client waits for the 220, so
+# no read spans the end of a STARTTLS line: both runs cut there.
+_STARTTLS_END = re.compile(rb"(?i)STARTTLS\r\n")
+
+
+def phases(data: bytes) -> list[bytes]:
+    bounds = [0, *(match.end() for match in _STARTTLS_END.finditer(data)), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def test_one_input(raw: bytes) -> None:
-    if not raw:
+    if len(raw) < 2:
         return
-    config, data = raw[0], raw[1:]
+    config, features, data = raw[0], raw[1], raw[2:]
     step = (config % 13) + 1
-    whole = run(data, config, [data] if data else [])
-    cut = run(data, config, [data[i : i + step] for i in range(0, len(data), step)])
+    whole = run(data, config, features, phases(data))
+    pieces = [p[i : i + step] for p in phases(data) for i in range(0, len(p), step)]
+    cut = run(data, config, features, pieces)
     assert whole == cut, (whole, cut)
 
 
