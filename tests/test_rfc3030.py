@@ -221,6 +221,17 @@ def test_2_size_limit_on_the_last_chunk() -> None:
     assert body_of(events) == b"1234"
 
 
+def test_2_chunk_after_the_limit_delivers_nothing() -> None:
+    """Once the limit is reached, a further chunk is read but not delivered."""
+    ext = Extensions(chunking=True, size=4)
+    wire = EHLO_MAIL + bdat(b"1234") + bdat(b"567", last=True)
+    _, events, out = session(wire, ext)
+    assert body_of(events) == b"1234"
+    end = events[-1]
+    assert isinstance(end, EndOfMessage) and end.oversized and end.size == 7
+    assert codes(out)[-2:] == [250, 552]
+
+
 def test_2_oversized_chunk_cannot_be_accepted() -> None:
     """A 2xx to a chunk that broke the limit is an application bug."""
     conn = new_conn(extensions=Extensions(chunking=True, size=2))
