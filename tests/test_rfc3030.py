@@ -19,6 +19,7 @@ from smtpstate import (
     LocalProtocolError,
     MessageData,
     Noop,
+    RemoteProtocolError,
     Reply,
     State,
 )
@@ -360,3 +361,39 @@ def test_2_bdat_replies_carry_enhanced_codes() -> None:
     for line in out.split(b"\r\n"):
         if line[:1] in (b"4", b"5"):
             assert re.match(rb"[45]\d\d [45]\.\d+\.\d+ ", line), line
+
+
+def test_2_chunk_octets_are_not_input_sent_ahead() -> None:
+    """The octets of a chunk are part of its BDAT command: under strict
+    pipelining without PIPELINING they are not input sent ahead, but a command
+    after them is."""
+    ext = Extensions(chunking=True, pipelining=False)
+    conn = new_conn(extensions=ext, strict_pipelining=True)
+    for line in (b"EHLO c\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n"):
+        drive(conn, line)
+    events, _ = drive(conn, bdat(b"hello"))
+    assert isinstance(events[-1], ChunkReceived)
+    conn.receive_data(bdat(b"x", last=True) + b"NOOP\r\n")
+    with pytest.raises(RemoteProtocolError):
+        while True:
+            conn.next_event()
+
+
+def test_2_bdat_after_a_554_greeting_drops_its_octets() -> None:
+    """A refused session answers 503 to BDAT, and the chunk octets still are no
+    commands (RFC 5321 3.1: only QUIT)."""
+    conn = new_conn(greet=False, extensions=CHUNKING)
+    conn.send(Reply(554, "No service", "5.3.2"))
+    _, out = drive(conn, b"BDAT 6\r\nQUIT\r\nBDAT x\r\nQUIT\r\n")
+    assert codes(out) == [503, 503, 221]
+    assert conn.state is State.CLOSED
+
+
+def test_3_binarymime_without_8bitmime() -> None:
+    """BODY is defined by BINARYMIME too: it works with 8BITMIME turned off,
+    where BODY=8BITMIME is refused."""
+    ext = Extensions(chunking=True, binarymime=True, eightbitmime=False)
+    _, _, out = session(b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=BINARYMIME\r\n", ext)
+    assert codes(out)[-1] == 250
+    _, _, out = session(b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\n", ext)
+    assert codes(out)[-1] == 501

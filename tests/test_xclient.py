@@ -11,6 +11,7 @@ from smtpstate import (
     CommandRejected,
     Event,
     Extensions,
+    RemoteProtocolError,
     Reply,
     State,
     XClient,
@@ -243,3 +244,13 @@ def test_xclient_keeps_other_extensions() -> None:
     _, _, out = run(b"EHLO c\r\nXCLIENT NAME=a\r\nEHLO c\r\n", xclient=True, extensions=ext)
     assert out.count(b"CHUNKING") == 2
     assert out.count(b"XCLIENT") == 2
+
+
+def test_xclient_ends_a_pipelined_group() -> None:
+    """The client waits for XCLIENT's new greeting before it sends EHLO: under
+    strict pipelining, input sent ahead of it ends the session."""
+    conn = new_conn(xclient=True, strict_pipelining=True)
+    drive(conn, b"EHLO c\r\n")
+    conn.receive_data(b"XCLIENT NAME=a\r\nEHLO c\r\n")
+    with pytest.raises(RemoteProtocolError):
+        conn.next_event()

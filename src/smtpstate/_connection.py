@@ -101,9 +101,10 @@ _HTTP_VERBS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "HOST:"}
 )
 # RFC 2920 3.1: commands that must end a group, whose input must not run ahead
-# (RFC 3207 4 adds STARTTLS; AUTH is judged by its outcome, RFC 4954 4).
+# (RFC 3207 4 adds STARTTLS; AUTH is judged by its outcome, RFC 4954 4). LHLO
+# is LMTP's EHLO, and XCLIENT is answered by a new greeting.
 _GROUP_ENDERS = frozenset(
-    {"EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "QUIT", "STARTTLS"}
+    {"EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "QUIT", "STARTTLS", "XCLIENT"}
 )
 # RFC 3207 4: under "TLS required", 530 to every command but NOOP, EHLO,
 # STARTTLS and QUIT. HELO and RSET still work (RSET must, RFC 5321 4.1.1.5);
@@ -414,14 +415,15 @@ class ServerConnection:
             raise RemoteProtocolError(f"HTTP request line at the SMTP port: {verb}", REPLY_HTTP)
         if (
             self.strict_pipelining
-            and len(self._buffer)
+            and len(self._buffer) > _chunk_size(verb, argument)
             and (verb in _GROUP_ENDERS or not (self._extended and self.extensions.pipelining))
         ):
             # RFC 2920 3.1: the client sent ahead where it must wait for a reply.
             raise RemoteProtocolError(f"input sent ahead of the reply to {verb}", REPLY_EARLY_INPUT)
         if self._state is State.REFUSED and verb != "QUIT":
             # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
-            return reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
+            refusal = reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
+            return self._bdat_command(argument, refusal) if verb == "BDAT" else refusal
         command_type = _VERB_EVENTS.get(verb)
         if verb == "LHLO" and not self.lmtp:
             command_type = None
@@ -473,17 +475,18 @@ class ServerConnection:
             return event
         return self._check_context(verb, event, line.isascii())
 
-    def _bdat_command(self, argument: str) -> Command | _Chunk:
+    def _bdat_command(
+        self, argument: str, refusal: CommandRejected | None = None
+    ) -> Command | _Chunk:
         """BDAT size [LAST] (RFC 3030 2). Its octets follow at once, so they are
         read even when the command is refused: they are never taken as commands."""
         parsed = parse_bdat(argument)
         if isinstance(parsed, CommandRejected):
-            return parsed
+            return refusal or parsed
         size, last = parsed
-        refusal = None
-        if not self.extensions.chunking:
+        if refusal is None and not self.extensions.chunking:
             refusal = reject("BDAT", 502, "5.5.1", "Command not implemented")
-        elif not _state.allowed(self._state, ChunkReceived):
+        elif refusal is None and not _state.allowed(self._state, ChunkReceived):
             refusal = self._out_of_sequence("BDAT", ChunkReceived)
         return _Chunk(size, last, refusal)
 
@@ -716,6 +719,12 @@ class ServerConnection:
             self._recipient_list = []
             self._rejected_recipients = 0
             self._bdat_size = 0
+
+
+def _chunk_size(verb: str, argument: str) -> int:
+    """The octets that follow a BDAT line as part of it (RFC 3030 2), else 0."""
+    parsed = parse_bdat(argument) if verb == "BDAT" else None
+    return parsed[0] if isinstance(parsed, tuple) else 0
 
 
 def _is_hello(command: Command, outcome: Outcome | None) -> bool:

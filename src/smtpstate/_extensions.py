@@ -166,10 +166,10 @@ class Extensions:
                     return reject(
                         "MAIL", 552, "5.3.4", "Message size exceeds fixed maximum message size"
                     )
-            elif keyword == "BODY" and self.eightbitmime:
-                bodies = (
-                    ("7BIT", "8BITMIME", "BINARYMIME") if self.binarymime else ("7BIT", "8BITMIME")
-                )
+            elif keyword == "BODY" and (self.eightbitmime or self.binarymime):
+                # RFC 6152 2 and RFC 3030 3 each define BODY with their own value.
+                bodies = ("7BIT",) + ("8BITMIME",) * self.eightbitmime
+                bodies += ("BINARYMIME",) * self.binarymime
                 if value is None or value.upper() not in bodies:
                     return reject("MAIL", 501, "5.5.4", f"BODY must be one of {', '.join(bodies)}")
             elif keyword == "SMTPUTF8" and self.smtputf8:
