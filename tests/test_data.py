@@ -139,8 +139,17 @@ def test_long_line_counted_across_segments() -> None:
     r = reader()
     decode([b"ok\r\n" + b"x" * 998 + b"\r\n" + b"y" * 998, b"\r\n.\r\n"], r)
     assert not r.end_event().long_lines
+    # An open line is held back until its CRLF, up to 4096 octets: a long one is
+    # flagged when it ends or once it passes that hold limit.
+    r, buf = reader(), ReceiveBuffer()
+    buf.append(b"ok\r\n" + b"x" * 1500)
+    assert r.read(buf) == b"ok\r\n" and r.read(buf) is None
+    assert not r.long_lines
+    buf.append(b"\r\n")
+    r.read(buf)
+    assert r.long_lines
     r = reader()
-    decode([b"ok\r\n" + b"x" * 1500], r)
+    decode([b"ok\r\n" + b"x" * 5000], r)
     assert r.long_lines
 
 
@@ -188,3 +197,23 @@ def test_differential_against_reference(wire: bytes, sizes: list[int], max_line:
     decode(chunks, r)
     assert r.bad_line_endings == expected[1]
     assert r.long_lines == expected[2]
+
+
+def test_open_line_past_the_hold_limit_is_delivered_but_not_a_partial_terminator() -> None:
+    """An open line is held for its CRLF only up to 4096 octets: past that it is
+    delivered as it comes, still never with a CR that may start CRLF.CRLF."""
+    r, buf = reader(long_lines="pass"), ReceiveBuffer()
+    buf.append(b"x" * 5000 + b"\r")
+    assert r.read(buf) == b"x" * 5000
+    buf.append(b"\n.\r\n")
+    assert r.read(buf) == b"\r\n" and r.read(buf) is END
+
+
+def test_long_line_without_lf_across_held_segments() -> None:
+    """RFC 5321 4.5.3.1.6: a line grows across reads with no LF in a segment;
+    it is still counted against the limit."""
+    r, buf = reader(), ReceiveBuffer()
+    buf.append(b"x" * 5000)
+    assert r.read(buf) == b"x" * 999  # delivery stops before the octet over the limit
+    buf.append(b"y" * 5000)
+    assert r.read(buf) == b"" and r.long_lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smtpstate import CommandRejected, EndOfMessage, Extensions, MailFrom, State
 
-from .helpers import EHLO_MAIL, body_of, codes, session
+from .helpers import EHLO_MAIL, body_of, codes, drive, new_conn, session
 
 HELLO = b"EHLO c\r\n"
 
@@ -67,3 +67,12 @@ def test_3_mail_line_may_grow_by_26_octets() -> None:
     assert codes(out)[-1] == 500  # no SIZE, no allowance
     _, _, out = session(HELLO + b"NOOP " + b"x" * 520 + b"\r\n", Extensions(size=0))
     assert codes(out)[-1] == 500  # the allowance is for MAIL only
+
+
+def test_6_3_bdat_octets_past_the_limit_are_not_delivered() -> None:
+    """RFC 1870 6.3 with RFC 3030: octets of BDAT chunks past the SIZE limit are
+    read (they are not commands) but not delivered, and the chunk gets 552."""
+    conn = new_conn(extensions=Extensions(size=5, chunking=True))
+    events, out = drive(conn, [EHLO_MAIL + b"BDAT 10\r\nabcdef", b"ghij", b"RSET\r\n"])
+    assert body_of(events) == b"abcde"
+    assert b"552 5.3.4 " in out and out.endswith(b"250 2.0.0 OK\r\n")

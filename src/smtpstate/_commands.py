@@ -66,19 +66,23 @@ def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
     """Cut a command line (without its CRLF) into an upper-cased verb and its
     argument, decoding strictly: ASCII, or UTF-8 (whether UTF-8 is allowed where
     it stands is checked later)."""
-    verb_bytes = line.split(b" ", 1)[0]
-    verb_hint = verb_bytes.decode("ascii", "replace").upper() if verb_bytes.isascii() else ""
     if b"\r" in line or b"\n" in line:
         # RFC 5321 2.3.8: only CRLF ends a line; a bare CR or LF is not text.
-        return reject(verb_hint, 500, "5.5.2", "Bare CR or LF in command line")
+        return reject(_verb_hint(line), 500, "5.5.2", "Bare CR or LF in command line")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        return reject(verb_hint, 500, "5.5.2", "Command line is not valid UTF-8")
+        return reject(_verb_hint(line), 500, "5.5.2", "Command line is not valid UTF-8")
     if _CONTROL.search(text):
-        return reject(verb_hint, 501, "5.5.2", "Control character in command line")
+        return reject(_verb_hint(line), 501, "5.5.2", "Control character in command line")
     verb, _, argument = text.partition(" ")
     return verb.upper(), argument
+
+
+def _verb_hint(line: bytes) -> str:
+    """The verb of a line refused before decoding, for CommandRejected.command."""
+    verb = line.split(b" ", 1)[0]
+    return verb.decode("ascii").upper() if verb.isascii() else ""
 
 
 def parse_arguments(verb: str, argument: str) -> Command:

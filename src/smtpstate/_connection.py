@@ -120,6 +120,11 @@ REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", 
 REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
 
 
+# Shared, immutable defaults: a connection is cheap to make.
+_DEFAULT_EXTENSIONS = Extensions()
+_GREETING = Greeting()
+
+
 class _Chunk:
     """A BDAT chunk whose octets are being read, and what comes after them."""
 
@@ -175,7 +180,7 @@ class ServerConnection:
         if max_errors is not None and max_errors < 1:
             raise ValueError("max_errors must be None or at least 1")
         self.hostname = hostname
-        self.extensions = extensions if extensions is not None else Extensions()
+        self.extensions = extensions if extensions is not None else _DEFAULT_EXTENSIONS
         self.max_command_line = max_command_line
         self.max_text_line = max_text_line
         self.max_recipients = max_recipients
@@ -192,7 +197,7 @@ class ServerConnection:
         self.xforward = xforward
         self.rejected_count = 0
         self._state = State.PROXY_HEADER if proxy_protocol else State.CONNECTED
-        self._awaiting: Command | None = None if proxy_protocol else Greeting()
+        self._awaiting: Command | None = None if proxy_protocol else _GREETING
         self._proxy: ProxyHeader | None = None
         self._chunk: _Chunk | None = None
         self._bdat_size = 0
@@ -310,7 +315,7 @@ class ServerConnection:
             return NEED_DATA
         self._proxy = header
         self._state = _state.next_state(self._state, ProxyReceived, Outcome.ACCEPT)
-        self._awaiting = Greeting()
+        self._awaiting = _GREETING
         return header
 
     def _next_chunk_event(self, chunk: _Chunk) -> Event | Sentinel:
@@ -349,13 +354,14 @@ class ServerConnection:
     def _next_command_event(self) -> Event | Sentinel:
         ext = self.extensions
         limit = self.max_command_line
-        line = self._buffer.extract_line(
-            limit + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
-        )
+        longest = limit + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+        line = self._buffer.extract_line(longest)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
         if line is LINE_TOO_LONG or (
-            len(line) + 2 > limit + ext.line_allowance(line[:5].upper().decode("latin-1").strip())
+            len(line) + 2 > limit
+            and len(line) + 2
+            > limit + ext.line_allowance(line[:5].upper().decode("latin-1").strip())
         ):
             # RFC 5321 4.5.3.1.4 and 4.5.3.1.10: 500 for a line too long.
             event: Command | _Chunk = reject("", 500, "5.5.2", "Line too long")

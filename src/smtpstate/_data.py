@@ -35,6 +35,8 @@ _TERMINATOR = b"\r\n.\r\n"
 # Proper prefixes of the terminator, longest first: a buffer ending in one of
 # them cannot be delivered yet, since the next bytes may complete it.
 _PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
+# The most of an open line held back to deliver whole lines.
+_HOLD_LIMIT = 4096
 # At the start of a line the terminator is just "." CRLF.
 _LINE_START_END = b".\r\n"
 
@@ -106,13 +108,18 @@ class DataReader:
             cut = end + 2  # the CRLF before "." ends the last line and belongs to the body
             self._ended = True
         else:
-            cut = len(data)
-            for prefix in _PREFIXES:
-                if data.endswith(prefix):
-                    cut -= len(prefix)
-                    break
-            if self._at_line_start and len(data) < 3 and _LINE_START_END.startswith(data):
-                cut = 0
+            # Deliver whole lines: the open line waits for its CRLF (up to
+            # _HOLD_LIMIT octets), so a body that trickles in a few octets per
+            # read costs a search per read, not an event. Holding the open line
+            # also holds any partial terminator.
+            last_crlf = data.rfind(b"\r\n")
+            cut = last_crlf + 2 if last_crlf >= 0 else 0
+            if len(data) - cut > _HOLD_LIMIT:
+                cut = len(data)
+                for prefix in _PREFIXES:
+                    if data.endswith(prefix):
+                        cut -= len(prefix)
+                        break
             if cut == 0:
                 return None
         segment = bytes(data[:cut])
@@ -164,7 +171,7 @@ class DataReader:
             else:
                 self.bad_line_endings = True
         open_line = self._line_length
-        if self._has_long_line(segment) and self._long_lines_policy == "reject":
+        if self._long_lines_policy == "reject" and self._has_long_line(segment):
             self.long_lines = True
             stop = min(stop, _long_line_stop(segment, open_line, self._max_line))
         return segment[:stop] if delivering else b""
@@ -210,6 +217,7 @@ def _long_line_stop(segment: bytes, open_line: int, limit: int) -> int:
 
 
 def _has_bad_line_ending(segment: bytes) -> bool:
-    """A CR not followed by LF, an LF not preceded by CR, or a NUL."""
-    crlf = segment.count(b"\r\n")
-    return segment.count(b"\r") != crlf or segment.count(b"\n") != crlf or b"\0" in segment
+    """A CR not followed by LF, an LF not preceded by CR, or a NUL: then the CR,
+    LF and NUL octets are more than two per CRLF. Two passes in C."""
+    removed = len(segment) - len(segment.translate(None, b"\r\n\0"))
+    return removed != 2 * segment.count(b"\r\n")

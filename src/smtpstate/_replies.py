@@ -39,6 +39,9 @@ class Reply:
     text: str | Sequence[str] = ""
     enhanced: str | None = None
     lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # The wire bytes without and with the enhanced code, made on first use:
+    # applications send the same Reply constants again and again.
+    _wire: list[bytes | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if type(self.code) is not int or not 200 <= self.code <= 599:
@@ -62,6 +65,7 @@ class Reply:
                     f"enhanced status code {self.enhanced} does not match reply code {self.code}"
                 )
         object.__setattr__(self, "lines", lines)
+        object.__setattr__(self, "_wire", [None, None])
 
     @property
     def reply_class(self) -> int:
@@ -75,6 +79,14 @@ class Reply:
         start of every line; ``extra_lines`` come after the text (EHLO keywords).
         Lines too long for 512 octets are split at spaces where possible.
         """
+        if extra_lines:
+            return self._render(enhanced_codes, extra_lines)
+        cached = self._wire[enhanced_codes]
+        if cached is None:
+            cached = self._wire[enhanced_codes] = self._render(enhanced_codes, ())
+        return cached
+
+    def _render(self, enhanced_codes: bool, extra_lines: Sequence[str]) -> bytes:
         prefix = ""
         if enhanced_codes and self.code // 100 != 3:
             prefix = (self.enhanced or f"{self.code // 100}.0.0") + " "

@@ -43,6 +43,10 @@ __all__ = ["ACCEPT_CODES", "MUST_ACCEPT", "TRANSITIONS", "Greeting", "Outcome", 
 class State(enum.Enum):
     """Where the session is. See docs/state-diagram.md for the picture."""
 
+    # Members are singletons: hash them by identity, in C (Enum hashes by name in
+    # Python code, and every command looks the table up by state).
+    __hash__ = object.__hash__
+
     PROXY_HEADER = "PROXY_HEADER"  # waiting for the load balancer's PROXY header
     CONNECTED = "CONNECTED"  # the greeting is owed
     REFUSED = "REFUSED"  # greeted with 554: only QUIT works (RFC 5321 3.1)
