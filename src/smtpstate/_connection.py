@@ -196,6 +196,10 @@ class ServerConnection:
         self.xclient = xclient
         self.xforward = xforward
         self.rejected_count = 0
+        # The longest command line any verb may send (MAIL and RCPT get more).
+        self._longest_line = max_command_line + max(
+            self.extensions.line_allowance("MAIL"), self.extensions.line_allowance("RCPT")
+        )
         self._state = State.PROXY_HEADER if proxy_protocol else State.CONNECTED
         self._awaiting: Command | None = None if proxy_protocol else _GREETING
         self._proxy: ProxyHeader | None = None
@@ -354,8 +358,7 @@ class ServerConnection:
     def _next_command_event(self) -> Event | Sentinel:
         ext = self.extensions
         limit = self.max_command_line
-        longest = limit + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
-        line = self._buffer.extract_line(longest)
+        line = self._buffer.extract_line(self._longest_line)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
         if line is LINE_TOO_LONG or (
