@@ -397,3 +397,15 @@ def test_3_binarymime_without_8bitmime() -> None:
     assert codes(out)[-1] == 250
     _, _, out = session(b"EHLO c\r\nMAIL FROM:<a@b.example> BODY=8BITMIME\r\n", ext)
     assert codes(out)[-1] == 501
+
+
+def test_3_mail_line_may_be_16_octets_longer_with_binarymime() -> None:
+    """Item 8: BODY=BINARYMIME adds up to 16 octets to the MAIL line."""
+    assert BINARY.mail_line_allowance() == 16
+    path = b"<" + b"a" * 64 + b"@" + b"b" * 63 + b"." + b"c" * 63 + b"." + b"d" * 61 + b">"
+    line = b"MAIL FROM:" + path + b" " * (512 - 2 - 10 - len(path)) + b" BODY=BINARYMIME\r\n"
+    assert len(line) == 512 + 16
+    _, _, out = session(b"EHLO c\r\n" + line, BINARY)
+    assert codes(out)[-1] == 250
+    _, _, out = session(b"EHLO c\r\n" + line, CHUNKING)
+    assert codes(out)[-1] == 500

@@ -56,3 +56,13 @@ def test_priority_absent_is_none() -> None:
     event = mail(b"")
     assert isinstance(event, MailFrom)
     assert event.mt_priority is None
+
+
+def test_mail_line_may_be_15_octets_longer() -> None:
+    """ " MT-PRIORITY=-9" may be added to a MAIL line at the 512-octet limit."""
+    assert PRIORITY.mail_line_allowance() == 15
+    path = b"<" + b"a" * 64 + b"@" + b"b" * 63 + b"." + b"c" * 63 + b"." + b"d" * 61 + b">"
+    line = b"MAIL FROM:" + path + b" " * (512 - 2 - 10 - len(path)) + b" MT-PRIORITY=-9\r\n"
+    assert len(line) == 512 + 15
+    _, events, _ = session(b"EHLO c\r\n" + line, PRIORITY)
+    assert isinstance(events[-1], MailFrom) and events[-1].mt_priority == -9

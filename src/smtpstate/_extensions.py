@@ -142,13 +142,17 @@ class Extensions:
 
     def mail_line_allowance(self) -> int:
         """Octets by which a MAIL line may exceed the command-line limit: 26 for
-        SIZE (RFC 1870 3, item 5), 10 for SMTPUTF8 (RFC 6531 3.1, item 5) and
-        500 for AUTH= (RFC 4954 3, item 5)."""
+        SIZE (RFC 1870 3, item 5), 10 for SMTPUTF8 (RFC 6531 3.1, item 5), 16
+        for BODY=BINARYMIME (RFC 3030 3, item 8), 11 for REQUIRETLS (RFC 8689
+        2, item 5), 116 for RET and ENVID (RFC 3461 5.4), 15 for
+        " MT-PRIORITY=-9" and 500 for AUTH= (RFC 4954 3, item 5)."""
         return (
             (26 if self.size is not None else 0)
             + (10 if self.smtputf8 else 0)
+            + (16 if self.binarymime else 0)
             + (11 if self.requiretls else 0)
             + (116 if self.dsn else 0)
+            + (15 if self.mt_priority else 0)
             + (500 if self.auth else 0)
         )
 
