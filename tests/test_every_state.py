@@ -175,3 +175,53 @@ def test_auth_exchange_reads_no_command(line: bytes) -> None:
     assert event.command == "AUTH" and event.reply.code == 501
     conn.send(event.reply)
     assert conn.state is State.READY
+
+
+# -- CHUNKING, XCLIENT and XFORWARD (issue 7) ---------------------------------------------
+
+ISSUE7 = Extensions(chunking=True)
+ISSUE7_ROUTES = {
+    **{s: r for s, r in ROUTES.items() if s not in (State.IN_DATA, State.CLOSED)},
+    State.IN_BDAT: (220, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 1\r\nx"),
+}
+ISSUE7_COMMANDS = [*(c + b"\r\n" for c in COMMANDS), b"BDAT 1\r\nx", b"BDAT 1 LAST\r\nx",
+                   b"XCLIENT NAME=a\r\n", b"XFORWARD NAME=a\r\n"]  # fmt: skip
+
+
+@pytest.mark.parametrize("line", ISSUE7_COMMANDS)
+@pytest.mark.parametrize("state", list(ISSUE7_ROUTES))
+def test_every_state_chunking_and_xclient(state: State, line: bytes) -> None:
+    """BDAT (its octets read whatever the answer), XCLIENT and XFORWARD, and
+    every command between BDAT chunks: legal where the table has them, else 503
+    (502 for disabled HELP/EXPN, 500 for an unknown verb), and a refusal keeps
+    the state."""
+    greeting, data = ISSUE7_ROUTES[state]
+    conn = new_conn(greet=False, extensions=ISSUE7, xclient=True, xforward=True)
+    conn.send(Reply(greeting, "hi"))
+    drive(conn, data)
+    assert conn.state is state
+    conn.receive_data(line)
+    event = conn.next_event()
+    while isinstance(event, MessageData):
+        event = conn.next_event()
+    assert isinstance(event, Event)
+    if isinstance(event, UnknownCommand):
+        assert line == b"XYZZY\r\n"
+    elif isinstance(event, CommandRejected):
+        verb = line.split()[0].decode()
+        if state is State.REFUSED:  # RFC 5321 3.1: everything but QUIT gets 503
+            assert event.reply.code == 503 and verb != "QUIT"
+        elif verb in ("HELP", "EXPN"):
+            assert event.reply.code == 502
+        else:
+            assert event.reply.code == 503, (state, line)
+            assert (state, _VERB_EVENTS[verb], Outcome.ACCEPT) not in TRANSITIONS
+    else:
+        key = (state, type(event), Outcome.ACCEPT)
+        assert key in TRANSITIONS, (state, line)
+        conn.send(Reply(min(ACCEPT_CODES[type(event)]), "ok"))
+        assert conn.state is TRANSITIONS[key]
+        return
+    conn.send(event.reply)
+    assert conn.state is state
+    assert conn.next_event() is NEED_DATA  # chunk octets were never read as commands
