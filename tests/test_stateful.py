@@ -3,7 +3,7 @@
 The model is a client that knows RFC 5321 and keeps its own idea of the session
 state (3.3 transactions, 4.1.1 command rules, 4.1.4 sequencing). Each rule builds
 a group of commands (sometimes one, sometimes a pipelined group, RFC 2920), with
-the replies it expects; the group is fed to the engine cut at random points, and
+the replies it expects (AUTH PLAIN included, RFC 4954); the group is fed to the engine cut at random points, and
 after each step the invariants are checked:
 
 - one reply per command, in order, with the expected codes;
@@ -17,6 +17,7 @@ after each step the invariants are checked:
 
 from __future__ import annotations
 
+import base64
 import itertools
 from dataclasses import dataclass, field
 
@@ -103,7 +104,7 @@ class SmtpClientModel(RuleBasedStateMachine):
     def open(self, bad: str, long: str, max_errors: int | None) -> None:
         self.conn = ServerConnection(
             "mx.example.org",
-            Extensions(pipelining=True),
+            Extensions(pipelining=True, auth=("PLAIN",), auth_without_tls=True),
             bad_line_endings=bad,  # type: ignore[arg-type]
             long_lines=long,  # type: ignore[arg-type]
             max_errors=max_errors,
@@ -114,6 +115,8 @@ class SmtpClientModel(RuleBasedStateMachine):
         self.errors = 0  # commands the engine refused (the error budget)
         self.refused_rcpts = 0
         self.dead = False  # the engine ended the session (RemoteProtocolError)
+        self.extended = False  # EHLO (not HELO) was accepted
+        self.authenticated = False
         self.limit = 512 + Extensions(pipelining=True).mail_line_allowance()
 
     @property
@@ -146,6 +149,7 @@ class SmtpClientModel(RuleBasedStateMachine):
             step.wire += b"EHLO client.example\r\n" if arg else b"HELO client.example\r\n"
             step.codes.append(250)
             self.state, self.refused_rcpts = S.READY, 0  # 4.1.4: clears the transaction
+            self.extended = bool(arg)
         elif kind == "mail":
             step.wire += b"MAIL FROM:<a@example.org>\r\n"
             if st_ is S.READY:
@@ -188,6 +192,17 @@ class SmtpClientModel(RuleBasedStateMachine):
         elif kind == "toolong":
             step.wire += b"NOOP " + b"z" * self.limit + b"\r\n"
             self.refuse(step, 500)  # 4.5.3.1.4
+        elif kind == "auth":
+            secret = b"secret" if arg else b"wrong"
+            step.wire += b"AUTH PLAIN " + base64.b64encode(b"\0user\0" + secret) + b"\r\n"
+            if st_ is not S.READY or not self.extended or self.authenticated:
+                # RFC 4954 4: after EHLO, outside a transaction, and only once.
+                self.refuse(step, 503)
+            elif arg:
+                step.codes.append(235)
+                self.authenticated = True
+            else:
+                self.refuse(step, 535)  # a failed AUTH counts against the budget
         elif kind == "quit":
             step.wire += b"QUIT\r\n"
             step.codes.append(221)
@@ -339,7 +354,9 @@ class SmtpClientModel(RuleBasedStateMachine):
     @rule(
         group=st.lists(
             st.tuples(
-                st.sampled_from(["hello", "mail", "rcpt", "data", "rset", "noop", "unknown"]),
+                st.sampled_from(
+                    ["hello", "mail", "rcpt", "data", "rset", "noop", "unknown", "auth"]
+                ),
                 st.booleans(),
                 body_lines,
             ),
@@ -354,6 +371,11 @@ class SmtpClientModel(RuleBasedStateMachine):
         for kind, flag, lines in group:
             self.expect(step, kind, lines if kind == "data" else flag)
         self.run(step, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(good=st.booleans(), cuts=cuts)
+    def auth(self, good: bool, cuts: list[int]) -> None:
+        self.single("auth", good, cuts)
 
     @precondition(lambda self: not self.closed)
     @rule(cuts=cuts)
