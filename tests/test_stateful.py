@@ -2,9 +2,9 @@
 
 The model is a client that knows RFC 5321 and keeps its own idea of the session
 state (3.3 transactions, 4.1.1 command rules, 4.1.4 sequencing). Each rule builds
-a group of commands (sometimes one, sometimes a pipelined group, RFC 2920), with
-the replies it expects (AUTH PLAIN included, RFC 4954); the group is fed to the engine cut at random points, and
-after each step the invariants are checked:
+a group of commands (sometimes one, sometimes a pipelined group, RFC 2920; AUTH
+PLAIN included, RFC 4954) with the replies it expects; the group is fed to the
+engine cut at random points, and after each step the invariants are checked:
 
 - one reply per command, in order, with the expected codes;
 - no command is taken from inside a body (the body's events are MessageData then
