@@ -33,6 +33,13 @@ def test_malformed_enhanced_codes_are_refused(enhanced: str) -> None:
         Reply(250, "ok", enhanced)
 
 
+def test_4_2_second_digit_is_0_to_5() -> None:
+    """RFC 5321 4.2: the second digit of a reply code is 0 to 5."""
+    with pytest.raises(LocalProtocolError, match="200 to 559"):
+        Reply(260, "x")
+    assert Reply(554, "x").code == 554
+
+
 def test_enhanced_class_must_match_code() -> None:
     with pytest.raises(LocalProtocolError, match="does not match"):
         Reply(250, "ok", "5.0.0")
@@ -40,8 +47,13 @@ def test_enhanced_class_must_match_code() -> None:
 
 def test_single_line() -> None:
     assert Reply(250, "OK").to_bytes() == b"250 OK\r\n"
-    assert Reply(250).to_bytes() == b"250 \r\n"
-    assert Reply(250, []).to_bytes() == b"250 \r\n"
+    # RFC 5321 4.2: Reply-code [ SP textstring ] CRLF: no text, no space.
+    assert Reply(250).to_bytes() == b"250\r\n"
+    assert Reply(250, []).to_bytes() == b"250\r\n"
+    assert Reply(250).to_bytes(True) == b"250 2.0.0\r\n"
+    assert Reply(250, ["a", ""]).to_bytes() == b"250-a\r\n250\r\n"
+    # RFC 4954 4: an empty challenge is still "334 ".
+    assert Reply(334).to_bytes() == b"334 \r\n"
     assert Reply(250).reply_class == 2
 
 

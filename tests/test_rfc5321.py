@@ -626,3 +626,18 @@ def test_4_3_2_a_reply_when_none_is_owed_raises() -> None:
         conn.send(GREETING)
     with pytest.raises(LocalProtocolError):
         new_conn().send("250 OK")  # type: ignore[arg-type]
+
+
+def test_4_1_1_1_helo_takes_a_domain_only() -> None:
+    """RFC 5321 4.1.1.1: helo = "HELO" SP Domain, while EHLO may give an
+    address literal."""
+    _, events, out = session(b"HELO [192.0.2.1]\r\nEHLO [192.0.2.1]\r\n")
+    assert isinstance(events[0], CommandRejected) and events[0].reply.code == 501
+    assert isinstance(events[1], Hello) and events[1].domain == "[192.0.2.1]"
+
+
+def test_2_3_8_bare_lf_line_names_only_its_verb() -> None:
+    """RFC 5321 2.3.8: a bare LF is not a line end; the refused line's verb is
+    what precedes it, without the LF and what follows."""
+    _, events, _ = session(b"NOOP\nRSET\r\n")
+    assert isinstance(events[0], CommandRejected) and events[0].command == "NOOP"

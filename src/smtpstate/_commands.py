@@ -81,7 +81,7 @@ def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
 
 def _verb_hint(line: bytes) -> str:
     """The verb of a line refused before decoding, for CommandRejected.command."""
-    verb = line.split(b" ", 1)[0]
+    verb = re.split(b"[ \r\n]", line, maxsplit=1)[0]
     return verb.decode("ascii").upper() if verb.isascii() else ""
 
 
@@ -95,7 +95,8 @@ def _hello(verb: str, argument: str) -> Command:
     if not domain:
         return reject(verb, 501, "5.5.4", f"{verb} needs a domain name or address literal")
     if not _abnf.HELLO_DOMAIN.fullmatch(domain) or (
-        domain.startswith("[") and not _valid_address_literal(domain)
+        # RFC 5321 4.1.1.1: helo = "HELO" SP Domain; only EHLO may give a literal.
+        domain.startswith("[") and (verb == "HELO" or not _valid_address_literal(domain))
     ):
         return reject(verb, 501, "5.5.2", f"Invalid domain in {verb}")
     return Hello(domain=domain, extended=verb != "HELO")
@@ -181,7 +182,7 @@ def _mailbox(verb: str, path: str, enhanced: str) -> Mailbox | CommandRejected:
     local, domain = match["local"], match["domain"]
     if domain.startswith("[") and not _valid_address_literal(domain):
         return reject(verb, 501, enhanced, "Invalid address literal")
-    # RFC 5321 4.5.3.1.10: a path too long is answered 501.
+    # RFC 5321 4.5.3.1.9: a path too long is answered 501.
     if (
         len(local.encode()) > MAX_LOCAL_PART
         or len(domain.encode()) > MAX_DOMAIN

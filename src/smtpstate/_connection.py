@@ -366,7 +366,7 @@ class ServerConnection:
             and len(line) + 2
             > limit + ext.line_allowance(line[:5].upper().decode("latin-1").strip())
         ):
-            # RFC 5321 4.5.3.1.4 and 4.5.3.1.10: 500 for a line too long.
+            # RFC 5321 4.5.3.1.4 and 4.5.3.1.9: 500 for a line too long.
             event: Command | _Chunk = reject("", 500, "5.5.2", "Line too long")
         else:
             event = self._command(line)

@@ -44,9 +44,10 @@ class Reply:
     _wire: list[bytes | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if type(self.code) is not int or not 200 <= self.code <= 599:
+        # RFC 5321 4.2: the first digit is 2 to 5 and the second 0 to 5.
+        if type(self.code) is not int or not 200 <= self.code <= 599 or self.code // 10 % 10 > 5:
             raise LocalProtocolError(
-                f"reply code must be an int from 200 to 599, not {self.code!r}"
+                f"reply code must be an int from 200 to 559, not {self.code!r}"
             )
         lines = (self.text,) if isinstance(self.text, str) else tuple(self.text)
         if not lines:
@@ -96,10 +97,14 @@ class Reply:
             # RFC 4954 4: a 334 challenge is one line of base64, however long.
             texts.extend([line] if self.code == 334 else _split_line(line, room))
         code = str(self.code)
-        last = len(texts) - 1
-        return "".join(
-            f"{code}{' ' if i == last else '-'}{prefix}{text}\r\n" for i, text in enumerate(texts)
-        ).encode()
+        lines = []
+        for text in texts:
+            content = f"{prefix}{text}" if text else prefix.rstrip()
+            lines.append(f"{code}-{content}\r\n")
+        # RFC 5321 4.2: Reply-code [ SP textstring ] CRLF ends the reply; RFC 4954 4
+        # still wants "334 " for an empty challenge.
+        lines[-1] = f"{code} {content}\r\n" if content or self.code == 334 else f"{code}\r\n"
+        return "".join(lines).encode()
 
 
 def _split_line(line: str, room: int) -> list[str]:
