@@ -631,7 +631,7 @@ def test_4_3_2_a_reply_when_none_is_owed_raises() -> None:
 def test_4_1_1_1_helo_takes_a_domain_only() -> None:
     """RFC 5321 4.1.1.1: helo = "HELO" SP Domain, while EHLO may give an
     address literal."""
-    _, events, out = session(b"HELO [192.0.2.1]\r\nEHLO [192.0.2.1]\r\n")
+    _, events, _ = session(b"HELO [192.0.2.1]\r\nEHLO [192.0.2.1]\r\n")
     assert isinstance(events[0], CommandRejected) and events[0].reply.code == 501
     assert isinstance(events[1], Hello) and events[1].domain == "[192.0.2.1]"
 
