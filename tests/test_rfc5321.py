@@ -198,6 +198,13 @@ def test_3_3_data_after_every_rcpt_was_refused_gets_554() -> None:
     assert codes(out) == [250, 250, 550, 550, 554]
     assert conn.state is State.IN_MAIL
 
+    # Refused by the engine (bad syntax) counts as refused too.
+    _, _, out = session(b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<oops\r\nDATA\r\n")
+    assert codes(out) == [250, 250, 501, 554]
+    # With no RCPT at all, DATA is out of sequence: 503.
+    _, _, out = session(b"EHLO c\r\nMAIL FROM:<a@b>\r\nDATA\r\n")
+    assert codes(out) == [250, 250, 503]
+
 
 def test_4_1_4_hello_clears_the_transaction() -> None:
     """EHLO or HELO during a transaction ends it, as RSET would."""

@@ -695,6 +695,8 @@ class ServerConnection:
                 self._recipient_list.append(command.forward_path)
             else:
                 self._rejected_recipients += 1
+        elif isinstance(command, CommandRejected) and command.command == "RCPT":
+            self._rejected_recipients += 1  # for the 554 to DATA: no RCPT was accepted
         elif isinstance(command, DataStart) and outcome is Outcome.ACCEPT:
             self._data_reader = DataReader(
                 max_size=self.extensions.size or 0,
