@@ -82,9 +82,10 @@ class Reply:
         """
         if extra_lines:
             return self._render(enhanced_codes, extra_lines)
-        cached = self._wire[enhanced_codes]
+        index = 1 if enhanced_codes else 0
+        cached = self._wire[index]
         if cached is None:
-            cached = self._wire[enhanced_codes] = self._render(enhanced_codes, ())
+            cached = self._wire[index] = self._render(bool(enhanced_codes), ())
         return cached
 
     def _render(self, enhanced_codes: bool, extra_lines: Sequence[str]) -> bytes:
