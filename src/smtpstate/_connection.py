@@ -91,6 +91,9 @@ _VERB_EVENTS: dict[str, type[Command]] = {
 }
 assert set(_VERB_EVENTS) == KNOWN_VERBS
 
+# The verbs whose handling does not depend on the configuration (the others go
+# through ServerConnection._gate first).
+_PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "LHLO"})
 _TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA, State.IN_BDAT})
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 
@@ -440,23 +443,10 @@ class ServerConnection:
             return UnknownCommand(
                 verb=verb, argument=argument, reply=Reply(500, "Command not recognized", "5.5.1")
             )
-        ext = self.extensions
-        if (
-            (verb == "HELP" and not ext.help)
-            or (verb == "EXPN" and not ext.expn)
-            or (verb == "STARTTLS" and not ext.starttls)
-            or (verb == "AUTH" and not ext.auth)
-        ):
-            return reject(verb, 502, "5.5.1", "Command not implemented")
-        if verb == "BDAT":
-            return self._bdat_command(argument)
-        if self.lmtp and verb in ("HELO", "EHLO"):
-            # RFC 2033 4.1: an LMTP server speaks only after LHLO.
-            return reject(verb, 500, "5.5.1", "This is an LMTP server: use LHLO")
-        if (verb == "XCLIENT" and not self.xclient) or (verb == "XFORWARD" and not self.xforward):
-            return reject(verb, 550, "5.7.0", "Insufficient authorization")
-        if verb == "STARTTLS" and self._tls_active:
-            return reject(verb, 503, "5.5.1", "TLS is already active")
+        if verb not in _PLAIN_VERBS:
+            gated = self._gate(verb, argument)
+            if gated is not None:
+                return gated
         if not _state.allowed(self._state, command_type):
             return self._out_of_sequence(verb, command_type)
         if verb in _NEED_TLS and self.require_tls and not self._tls_active:
@@ -483,6 +473,28 @@ class ServerConnection:
         if isinstance(event, CommandRejected):
             return event
         return self._check_context(verb, event, line.isascii())
+
+    def _gate(self, verb: str, argument: str) -> Command | _Chunk | None:
+        """The checks of the verbs that depend on the configuration: a refusal,
+        a BDAT chunk to read, or None to go on."""
+        ext = self.extensions
+        if (
+            (verb == "HELP" and not ext.help)
+            or (verb == "EXPN" and not ext.expn)
+            or (verb == "STARTTLS" and not ext.starttls)
+            or (verb == "AUTH" and not ext.auth)
+        ):
+            return reject(verb, 502, "5.5.1", "Command not implemented")
+        if verb == "BDAT":
+            return self._bdat_command(argument)
+        if self.lmtp and verb in ("HELO", "EHLO"):
+            # RFC 2033 4.1: an LMTP server speaks only after LHLO.
+            return reject(verb, 500, "5.5.1", "This is an LMTP server: use LHLO")
+        if (verb == "XCLIENT" and not self.xclient) or (verb == "XFORWARD" and not self.xforward):
+            return reject(verb, 550, "5.7.0", "Insufficient authorization")
+        if verb == "STARTTLS" and self._tls_active:
+            return reject(verb, 503, "5.5.1", "TLS is already active")
+        return None
 
     def _bdat_command(
         self, argument: str, refusal: CommandRejected | None = None
@@ -641,7 +653,6 @@ class ServerConnection:
         """ACCEPT, REJECT, or None for a 421 (close); LocalProtocolError for a
         code that cannot answer ``command`` (RFC 5321 4.3.2)."""
         code = reply.code
-        name = _describe(command)
         if code in _SESSION_REPLY_CODES:
             return None
         if code in _state.ACCEPT_CODES[type(command)]:
@@ -652,7 +663,7 @@ class ServerConnection:
             if isinstance(command, Greeting) and code not in _state.GREETING_REJECT_CODES:
                 self._fail(f"the greeting must be 220, 554 or 421, not {code}")
             return Outcome.REJECT
-        self._fail(f"{code} is not a valid reply to {name}")
+        self._fail(f"{code} is not a valid reply to {_describe(command)}")
 
     def tls_established(self) -> None:
         """The adapter finished the TLS handshake after the 220 to STARTTLS.

@@ -63,6 +63,8 @@ class State(enum.Enum):
 
 
 class Outcome(enum.Enum):
+    __hash__ = object.__hash__  # see State: the table is keyed by outcomes too
+
     ACCEPT = "ACCEPT"  # a 2xx or 3xx reply
     REJECT = "REJECT"  # a 4xx or 5xx reply other than 421
 
