@@ -109,10 +109,10 @@ def _mail(verb: str, argument: str) -> Command:
     parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.7")
     if isinstance(parsed, CommandRejected):
         return parsed
-    path, params = parsed
+    path, match, params = parsed
     if path == "<>":
         return MailFrom(reverse_path=None, params=params)
-    mailbox = _mailbox(verb, path, "5.1.7")
+    mailbox = _mailbox(verb, path, match, "5.1.7")
     if isinstance(mailbox, CommandRejected):
         return mailbox
     return MailFrom(reverse_path=mailbox, params=params)
@@ -125,14 +125,14 @@ def _rcpt(verb: str, argument: str) -> Command:
     parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.3")
     if isinstance(parsed, CommandRejected):
         return parsed
-    path, params = parsed
+    path, match, params = parsed
     if _POSTMASTER.fullmatch(path):
         # RFC 5321 4.1.1.3: "<Postmaster>" without a domain is always accepted syntax.
         return RcptTo(
             forward_path=Mailbox(local_part=path[1:-1], domain="", text=path[1:-1]),
             params=params,
         )
-    mailbox = _mailbox(verb, path, "5.1.3")
+    mailbox = _mailbox(verb, path, match, "5.1.3")
     if isinstance(mailbox, CommandRejected):
         return mailbox
     return RcptTo(forward_path=mailbox, params=params)
@@ -140,9 +140,10 @@ def _rcpt(verb: str, argument: str) -> Command:
 
 def _path_and_params(
     verb: str, rest: str, enhanced: str
-) -> tuple[str, dict[str, str | None]] | CommandRejected:
+) -> tuple[str, re.Match[str] | None, dict[str, str | None]] | CommandRejected:
     """Split ``<path> [SP params]`` and parse the parameters. A quoted local part
-    may hold spaces and ">", so the path ends where the grammar says it does."""
+    may hold spaces and ">", so the path ends where the grammar says it does; the
+    grammar's match comes back with the path (None when it did not match)."""
     match = _abnf.PATH.match(rest)
     end = match.end() if match else rest.find(">") + 1
     if not rest.startswith("<") or end == 0:
@@ -153,7 +154,7 @@ def _path_and_params(
     params = _parameters(verb, params_text)
     if isinstance(params, CommandRejected):
         return params
-    return path, params
+    return path, match, params
 
 
 def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected:
@@ -175,8 +176,9 @@ def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected
     return params
 
 
-def _mailbox(verb: str, path: str, enhanced: str) -> Mailbox | CommandRejected:
-    match = _abnf.PATH.fullmatch(path)
+def _mailbox(
+    verb: str, path: str, match: re.Match[str] | None, enhanced: str
+) -> Mailbox | CommandRejected:
     if match is None:
         return reject(verb, 501, enhanced, "Syntax error in mailbox address")
     local, domain = match["local"], match["domain"]
