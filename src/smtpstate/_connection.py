@@ -279,7 +279,7 @@ class ServerConnection:
             if self._eof:
                 raise RuntimeError("received data after the end of the stream")
             if self._state is not State.TLS_PENDING:
-                self._buffer.append(data)
+                self._buffer.data += data
         else:
             self._eof = True
 
@@ -294,14 +294,14 @@ class ServerConnection:
         if self._closed_event is not None:
             return self._closed_event
         try:
+            if self._data_reader is not None:  # first: the body is the hot path
+                return self._next_body_event(self._data_reader)
             if self.max_errors is not None and self.rejected_count >= self.max_errors:
                 raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
             if self._state is State.PROXY_HEADER:
                 return self._next_proxy_event()
             if self._chunk is not None:
                 return self._next_chunk_event(self._chunk)
-            if self._data_reader is not None:
-                return self._next_body_event(self._data_reader)
             if self._mechanism is not None:
                 return self._next_auth_event(self._mechanism)
             return self._next_command_event()
