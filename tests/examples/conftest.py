@@ -25,6 +25,44 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
 
+class RawClient:
+    """A bare-socket SMTP client for what smtplib will not do (cut off,
+    pipeline, BDAT, XCLIENT): it reads whole replies, the last line of which has
+    a space after the code."""
+
+    def __init__(self, port: int, timeout: float = 60.0, greeting: bool = False) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buffer = b""
+        if greeting:
+            assert self.reply().startswith(b"220 "), self.buffer
+
+    def reply(self) -> bytes:
+        """One whole reply; EOFError if the server closes first."""
+        while True:
+            start = 0
+            while (end := self.buffer.find(b"\r\n", start)) >= 0:
+                if self.buffer[start + 3 : start + 4] == b" ":
+                    reply, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
+                    return reply
+                start = end + 2
+            data = self.sock.recv(65536)  # bounded by the socket timeout
+            if not data:
+                raise EOFError(self.buffer)
+            self.buffer += data
+
+    def command(self, line: bytes) -> bytes:
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def code(self, line: bytes) -> int:
+        return int(self.command(line)[:3])
+
+    def close(self, reset: bool = False) -> None:
+        if reset:  # RST instead of FIN
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        self.sock.close()
+
+
 def require(tool: str, present: bool) -> None:
     """Skip on a user machine that lacks ``tool``; in CI (``CI`` set) fail instead."""
     if present:

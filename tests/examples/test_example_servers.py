@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, Server, StartServer, require_program
+from .conftest import EXAMPLES, RawClient, Server, StartServer, require_program
 
 SENDER = "sender@client.test"
 
@@ -45,30 +45,11 @@ def only_delivery(server: Server) -> tuple[bytes, bytes, bytes]:
     return split_delivered(files[0])
 
 
-class Raw:
+class Raw(RawClient):
     """A bare socket client for what smtplib will not do (cut off, pipeline)."""
 
     def __init__(self, server: Server) -> None:
-        self.sock = server.connect()
-        self.buffer = b""
-
-    def reply(self) -> bytes:
-        """One whole reply (its last line has a space after the code)."""
-        while True:
-            start = 0
-            while (end := self.buffer.find(b"\r\n", start)) >= 0:
-                if self.buffer[start + 3 : start + 4] == b" ":
-                    reply, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
-                    return reply
-                start = end + 2
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError(self.buffer)
-            self.buffer += data
-
-    def command(self, line: bytes) -> bytes:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()
+        super().__init__(server.port, timeout=10)
 
     def start_body(self, rcpt: bytes = b"rcpt@mx.test") -> None:
         assert self.reply().startswith(b"220")
@@ -76,9 +57,6 @@ class Raw:
         assert self.command(b"MAIL FROM:<" + SENDER.encode() + b">").startswith(b"250")
         assert self.command(b"RCPT TO:<" + rcpt + b">").startswith(b"250")
         assert self.command(b"DATA").startswith(b"354")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 # -- smtplib ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, Server, StartServer
+from .conftest import HOST, RawClient, Server, StartServer
 
 SENDER = "sender@client.test"
 
@@ -46,31 +46,11 @@ def deliveries(server: Server, count: int) -> list[tuple[bytes, bytes]]:
     return [split_head(path.read_bytes()) for path in files]
 
 
-class Raw:
-    """A bare socket client: reads whole replies (the last line has a space)."""
+class Raw(RawClient):
+    """A bare socket client, greeted on connection."""
 
     def __init__(self, port: int, greeting: bool = True) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=10)
-        self.buffer = b""
-        if greeting:
-            assert self.reply().startswith(b"220 "), self.buffer
-
-    def reply(self) -> bytes:
-        while True:
-            start = 0
-            while (end := self.buffer.find(b"\r\n", start)) >= 0:
-                if self.buffer[start + 3 : start + 4] == b" ":
-                    reply, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
-                    return reply
-                start = end + 2
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError(self.buffer)
-            self.buffer += data
-
-    def command(self, line: bytes) -> bytes:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()
+        super().__init__(port, timeout=10, greeting=greeting)
 
     def bdat(self, chunk: bytes, last: bool = False) -> bytes:
         """One BDAT command and its octets (no CRLF after them)."""
@@ -80,9 +60,6 @@ class Raw:
     def port(self) -> int:
         port: int = self.sock.getsockname()[1]
         return port
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def send_by_data(raw: Raw, tag: str, helo: bytes = b"client.test") -> bytes:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import EXAMPLES, HOST, Server, StartServer
+from .conftest import EXAMPLES, HOST, RawClient, Server, StartServer
 
 CLIENTS = 200
 MESSAGES_PER_CLIENT = 10
@@ -43,40 +43,7 @@ def _enough_descriptors() -> None:
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 1200, "fd limit too low for the test"
 
 
-class Client:
-    """A small SMTP client on a bare socket: it reads whole replies, and can stop
-    at any point."""
-
-    def __init__(self, port: int, timeout: float = 60.0) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=timeout)
-        self.buffer = b""
-
-    def reply(self) -> bytes:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            start = 0
-            while (end := self.buffer.find(b"\r\n", start)) >= 0:
-                if self.buffer[start + 3 : start + 4] == b" ":
-                    reply, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
-                    return reply
-                start = end + 2
-            data = self.sock.recv(65536)
-            if not data:
-                raise EOFError(self.buffer)
-            self.buffer += data
-        raise TimeoutError("no reply")
-
-    def command(self, line: bytes) -> bytes:
-        self.sock.sendall(line + b"\r\n")
-        return self.reply()
-
-    def code(self, line: bytes) -> int:
-        return int(self.command(line)[:3])
-
-    def close(self, reset: bool = False) -> None:
-        if reset:  # RST instead of FIN
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
-        self.sock.close()
+Client = RawClient
 
 
 def make_message(rng: random.Random, ident: str, bad: bool) -> bytes:
