@@ -22,7 +22,6 @@ import ssl
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from mailbox import Maildir
@@ -97,6 +96,11 @@ AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 # --xclient-trusted: the networks whose clients may use XCLIENT and XFORWARD.
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REPLY_LOCAL_ERROR = Reply(451, "Local error in processing", "4.3.0")
+# The replies that never change are built (and validated) once, not per command.
+REPLY_OK = Reply(250, "OK", "2.0.0")
+REPLY_SENDER_OK = Reply(250, "Sender OK", "2.1.0")
+REPLY_RECIPIENT_OK = Reply(250, "Recipient OK", "2.1.5")
+REPLY_START_DATA = Reply(354, "End data with <CR><LF>.<CR><LF>")
 
 
 @dataclass(frozen=True)
@@ -354,6 +358,10 @@ def make_maildir(path: str) -> None:
 
 
 _counter = itertools.count(1)
+# Queue ids: 16 hex digits, a random half per process and a counter (cheaper than
+# a uuid4 per message, which asks the kernel for randomness every time).
+_queue_prefix = os.urandom(4).hex().upper()
+_queue_counter = itertools.count(1)
 _host_part = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
 
 
@@ -710,7 +718,7 @@ class Session:
             return None
         if self._spool_failed:
             return REPLY_LOCAL_ERROR
-        self._queue_id = uuid.uuid4().hex[:16].upper()
+        self._queue_id = f"{_queue_prefix}{next(_queue_counter):08X}"
         if self.config.discard:
             self._spool = NullSpool()
             return None
@@ -767,7 +775,7 @@ class Session:
         if isinstance(event, XForward):  # for the next transaction only
             via = f"XFORWARD from {self._speaker.literal()}"
             self._forward = (self._forward or self.client).relayed(event.attributes, via)
-            return Reply(250, "OK", "2.0.0")
+            return REPLY_OK
         if isinstance(event, Hello):
             self._new_transaction()
             self._forward = None
@@ -776,16 +784,16 @@ class Session:
         if isinstance(event, MailFrom):
             self._new_transaction()
             self._sender = event
-            return Reply(250, "Sender OK", "2.1.0")
+            return REPLY_SENDER_OK
         if isinstance(event, RcptTo):
             self._recipients.append(event)
-            return Reply(250, "Recipient OK", "2.1.5")
+            return REPLY_RECIPIENT_OK
         if isinstance(event, DataStart):
             if (failed := self._open_spool()) is not None:
                 return failed
             self._body_deadline = time.monotonic() + self.config.message_deadline
             self._body_started = False
-            return Reply(354, "End data with <CR><LF>.<CR><LF>")
+            return REPLY_START_DATA
         if isinstance(event, ChunkReceived):  # --chunking: BDAT without LAST
             failed = event.reply or self._open_spool()
             if failed is not None:  # RFC 3030 2: the transaction fails
@@ -798,9 +806,9 @@ class Session:
         if isinstance(event, Reset):
             self._new_transaction()
             self._forward = None
-            return Reply(250, "OK", "2.0.0")
+            return REPLY_OK
         if isinstance(event, Noop):
-            return Reply(250, "OK", "2.0.0")
+            return REPLY_OK
         if isinstance(event, Quit):
             return Reply(221, f"{host} closing connection", "2.0.0")
         if isinstance(event, Verify):

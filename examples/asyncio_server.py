@@ -1,9 +1,9 @@
-"""An SMTP sink on asyncio streams.
+"""An SMTP sink on asyncio's Protocol API.
 
     python examples/asyncio_server.py [--port 8025] [--maildir ./maildir] [--help]
 
-The shared policy and Maildir delivery are in _common.py; this file is only the
-I/O loop around smtpstate.ServerConnection (see docs/adapters.md).
+The shared policy and Maildir delivery are in _common.py; this file is only the I/O
+around smtpstate.ServerConnection (see docs/adapters.md), with callbacks, not streams.
 """
 
 from __future__ import annotations
@@ -12,124 +12,151 @@ import asyncio
 import signal
 import ssl
 
-from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+from _common import WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
 
 from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 
 
-async def start_tls(
-    writer: asyncio.StreamWriter, replies: bytearray, context: ssl.SSLContext, timeout: float
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Write the replies up to the 220 to STARTTLS, then run the handshake with
-    the public loop.start_tls(). Reading stops first, so the ClientHello reaches
-    TLS and not the old reader; a new reader gets what TLS decrypts, and any
-    plaintext the old one buffered is dropped with it, never parsed.
-    (StreamWriter.start_tls(), 3.11+, keeps the old reader and its buffer.)"""
-    transport = writer.transport
-    assert isinstance(transport, asyncio.Transport)
-    transport.pause_reading()
-    writer.write(replies)
-    await asyncio.wait_for(writer.drain(), timeout)
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=READ_SIZE)
-    protocol = asyncio.StreamReaderProtocol(reader)
-    tls = await loop.start_tls(
-        transport, protocol, context, server_side=True, ssl_handshake_timeout=timeout
-    )
-    assert tls is not None
-    protocol.connection_made(tls)  # start_tls() leaves this call to its caller
-    return reader, asyncio.StreamWriter(tls, protocol, reader, loop)
+class SMTPProtocol(asyncio.Protocol):
+    """One connection, with one timer for every wait: the client's next bytes (the
+    phase's timeout), and replies it does not read (then it is dropped)."""
 
+    def __init__(self, config: Config, sessions: set[SMTPProtocol]) -> None:
+        self.config, self.sessions = config, sessions
+        self.loop, self.out = asyncio.get_running_loop(), bytearray()  # out: batched replies
+        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # loop.time() by which the client must act
+        self.paused = False  # the transport's buffer is full: the client does not read
+        self.busy = False  # a TLS handshake runs, or the session is over
 
-async def serve_client(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, config: Config
-) -> None:
-    session = Session(config, writer.get_extra_info("peername"))
-    tcp = writer  # after STARTTLS, `writer` is the TLS stream on top of this one
-    conn = session.conn
-    out = bytearray(session.greeting())  # owed first; after the PROXY header if any
-    try:
-        while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:
-                out += session.protocol_error(exc)
-                break
-            if event is NEED_DATA:
-                if out:  # write the batched replies before waiting (RFC 2920 3.2)
-                    writer.write(out)
-                    out.clear()
-                    await asyncio.wait_for(writer.drain(), session.write_timeout)
-                    session.written()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.session = Session(self.config, transport.get_extra_info("peername"))
+        self.sessions.add(self)
+        self.out += self.session.greeting()  # owed first; after the PROXY header if any
+        self.pump()
+
+    def data_received(self, data: bytes) -> None:  # b"" at EOF
+        self.session.conn.receive_data(data)
+        self.pump()
+
+    def eof_received(self) -> None:
+        self.data_received(b"")
+
+    def pause_writing(self) -> None:  # back-pressure: read nothing more for now
+        self.paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.transport.resume_reading()
+        self.pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.sessions.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        self.session.close()  # an unfinished message is deleted from tmp/
+
+    def pump(self) -> None:
+        """Run the engine until it needs bytes, write the replies, then wait."""
+        session, conn = self.session, self.session.conn
+        try:
+            while not self.paused and not self.busy:
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), session.timeout)
-                except asyncio.TimeoutError:
-                    out += session.timed_out()
-                    break
-                conn.receive_data(data)  # b"" at EOF
-            elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
-                break
-            else:
-                out += session.handle(event)
-                if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
-                    reader, writer = await start_tls(writer, out, tls, session.timeout)
-                    out.clear()
-                    conn.tls_established()
-                if len(out) >= WRITE_THRESHOLD:  # a client that does not read
-                    writer.write(out)
-                    out.clear()
-                    await asyncio.wait_for(writer.drain(), session.write_timeout)
-        if out:
-            writer.write(out)
-            await asyncio.wait_for(writer.drain(), session.write_timeout)
-    except asyncio.CancelledError:  # the server is stopping
-        writer.write(session.shutting_down())
-        raise
-    except (OSError, asyncio.TimeoutError):
-        # The client went away or stopped reading. close() would wait to flush the
-        # unread replies for ever: abort drops them and closes now (back-pressure).
-        writer.transport.abort()
-    except Exception:
-        log_error(writer.get_extra_info("peername"))
-    finally:
-        session.close()  # an unfinished message is deleted from tmp/
-        writer.close()
-        tcp.close()  # (after STARTTLS) once collected, it would close the socket anyway
+                    event = conn.next_event()
+                except RemoteProtocolError as exc:
+                    return self.close(session.protocol_error(exc))
+                if event is NEED_DATA:  # write the batched replies before waiting
+                    self.flush()
+                    if not self.paused:
+                        session.written()
+                        return self.wait(session.timeout)
+                elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
+                    return self.close()
+                else:
+                    self.out += session.handle(event)
+                    if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
+                        self.busy = True
+                        self.handshake = self.loop.create_task(self.start_tls(tls))  # kept
+                    elif len(self.out) >= WRITE_THRESHOLD:  # a client that does not read
+                        self.flush()
+            if self.paused:
+                self.wait(session.write_timeout)
+        except Exception:
+            log_error(self.transport.get_extra_info("peername"))
+            self.transport.abort()
+
+    async def start_tls(self, context: ssl.SSLContext) -> None:
+        # Write the 220 and stop reading, so the ClientHello reaches TLS (and the
+        # engine drops any plaintext sent ahead of it), then hand over to TLS.
+        self.transport.pause_reading()
+        self.flush()
+        self.wait(self.session.timeout)  # for the handshake too
+        try:
+            tls = await self.loop.start_tls(self.transport, self, context, server_side=True)
+        except (OSError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
+            self.transport.abort()
+            return self.connection_lost(None)  # the TLS layer does not report it
+        assert tls is not None
+        self.transport, self.busy = tls, False
+        self.session.conn.tls_established()
+        self.pump()
+
+    def close(self, last: bytes = b"") -> None:
+        """Write the last replies and close; drop a client that does not take them."""
+        if self.busy:  # (at shutdown) closing already, or mid-handshake
+            return self.transport.abort()
+        self.out += last
+        self.busy = True
+        self.flush()
+        self.transport.close()
+        self.wait(self.session.write_timeout)
+
+    def flush(self) -> None:
+        self.transport.write(self.out)
+        self.out.clear()
+
+    def wait(self, timeout: float) -> None:
+        """Set the deadline. Pushing it back is free: an early timer re-arms itself."""
+        self.deadline = self.loop.time() + timeout
+        if self.timer is not None and self.timer.when() > self.deadline:
+            self.timer.cancel()  # the deadline came closer
+            self.timer = None
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.deadline, self.expired)
+
+    def expired(self) -> None:
+        self.timer = None
+        if self.loop.time() < self.deadline:
+            self.timer = self.loop.call_at(self.deadline, self.expired)
+        elif self.paused or self.busy:
+            self.transport.abort()  # the client does not read, or the handshake stalls
+        else:
+            self.close(self.session.timed_out())  # RFC 5321 4.5.3.2: 421 4.4.2
 
 
 async def main(config: Config) -> None:
-    sessions: set[asyncio.Task[None]] = set()
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        sessions.add(task)
-        try:
-            await serve_client(reader, writer, config)
-        except asyncio.CancelledError:
-            pass  # the server is stopping; end this connection's task quietly
-        finally:
-            sessions.discard(task)
-
-    server = await asyncio.start_server(on_connect, config.host, config.port)
-    stop = asyncio.Event()
+    sessions: set[SMTPProtocol] = set()
     loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTPProtocol(config, sessions), config.host, config.port
+    )
+    stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     announce(config, server.sockets[0].getsockname())
     async with server:
         await stop.wait()
         server.close()
-        # Cancel each session (it drops its unfinished message). Before Python 3.12,
-        # wait_for() can lose a cancellation that lands as its read completes, so
-        # cancel again until all are done (a bounded number of times).
-        for _ in range(10):
-            if not sessions:
-                break
-            for task in sessions:
-                task.cancel()
-            await asyncio.wait(list(sessions), timeout=0.5)
+        for protocol in list(sessions):  # 421 4.3.2; an unfinished message is dropped
+            protocol.close(protocol.session.shutting_down())
+        for _ in range(20):  # give the 421s a moment (bounded), then drop the rest
+            await asyncio.sleep(0.1 if sessions else 0)
+        for protocol in list(sessions):
+            protocol.transport.abort()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args("SMTP sink on asyncio streams")))
+    asyncio.run(main(parse_args("SMTP sink on asyncio (Protocol callbacks)")))
