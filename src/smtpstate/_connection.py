@@ -3,19 +3,17 @@ state table and the reply writer, joined into one object with no I/O."""
 
 from __future__ import annotations
 
-import base64
 import enum
 from dataclasses import replace
 from typing import NoReturn
 
-from . import _state
+from . import _auth, _state
 from ._commands import (
     KNOWN_VERBS,
     XCLIENT_ATTRIBUTES,
     XFORWARD_ATTRIBUTES,
     parse_arguments,
     parse_attributes,
-    parse_auth,
     parse_bdat,
     reject,
     split_line,
@@ -53,7 +51,7 @@ from ._extensions import Extensions
 from ._proxy import ProxyError, read_proxy_header
 from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
-from ._sasl import Mechanism, SaslError, decode_base64
+from ._sasl import Mechanism
 from ._state import Greeting, Handshake, Outcome, ProxyReceived, State
 
 __all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
@@ -97,8 +95,6 @@ _PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY"
 _TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA, State.IN_BDAT})
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 
-# RFC 4954 4: 12288 octets is enough for the responses of deployed mechanisms.
-MAX_AUTH_LINE = 12288
 # Lines that show an HTTP client (or a proxy abuser) at the SMTP port.
 _HTTP_VERBS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "HOST:"}
@@ -379,20 +375,12 @@ class ServerConnection:
         return self._owe(event)
 
     def _next_auth_event(self, mechanism: Mechanism) -> Event | Sentinel:
-        """A line of the SASL exchange (RFC 4954 4): base64, or "*" to cancel."""
-        line = self._buffer.extract_line(MAX_AUTH_LINE)
+        """A line of the SASL exchange: it has its own, longer limit (RFC 4954 4)."""
+        line = self._buffer.extract_line(_auth.MAX_AUTH_LINE)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
-        if line is LINE_TOO_LONG:
-            return self._owe(reject("AUTH", 500, "5.5.6", "Authentication line too long"))
-        if line == b"*":
-            return self._owe(reject("AUTH", 501, "5.0.0", "Authentication cancelled"))
-        try:
-            return self._owe(
-                self._sasl_event(mechanism, mechanism.step(decode_base64(line.decode("latin-1"))))
-            )
-        except SaslError as error:
-            return self._owe(reject("AUTH", error.code, error.enhanced, error.reason))
+        event, self._mechanism = _auth.respond(mechanism, line)
+        return self._owe(event)
 
     def _next_body_event(self, reader: DataReader) -> Event | Sentinel:
         while True:
@@ -512,42 +500,15 @@ class ServerConnection:
         return _Chunk(size, last, refusal)
 
     def _auth_command(self, argument: str) -> Command:
-        """AUTH mechanism [initial-response] (RFC 4954 4)."""
+        """AUTH (RFC 4954 4): only after EHLO, and once per session."""
         if not self._extended:
             return reject("AUTH", 503, "5.5.1", "Send EHLO first")
         if self._authenticated is not None:
             return reject("AUTH", 503, "5.5.1", "Already authenticated")
-        parsed = parse_auth(argument)
-        if isinstance(parsed, CommandRejected):
-            return parsed
-        name, initial = parsed
-        mechanism_type = self.extensions.mechanisms.get(name)
-        if mechanism_type is None:
-            return reject("AUTH", 504, "5.5.4", f"Unrecognized authentication type {name}")
-        if not self.extensions.usable(mechanism_type, self._tls_active):
-            return reject(
-                "AUTH", 538, "5.7.11", "Encryption required for requested authentication mechanism"
-            )
-        if initial is not None and not mechanism_type.client_first:
-            return reject("AUTH", 501, "5.7.0", f"{name} does not take an initial response")
-        mechanism = mechanism_type(self.hostname)
-        try:
-            response = (
-                None if initial is None else b"" if initial == "=" else decode_base64(initial)
-            )
-            return self._sasl_event(mechanism, mechanism.start(response))
-        except SaslError as error:
-            return reject("AUTH", error.code, error.enhanced, error.reason)
-
-    def _sasl_event(self, mechanism: Mechanism, result: bytes | Authenticate) -> Command:
-        if isinstance(result, Authenticate):
-            self._mechanism = None
-            return result
-        self._mechanism = mechanism
-        challenge = base64.b64encode(result).decode("ascii")
-        return AuthChallenge(
-            mechanism=mechanism.name, challenge=result, reply=Reply(334, challenge)
+        event, self._mechanism = _auth.start(
+            argument, self.extensions, self._tls_active, self.hostname
         )
+        return event
 
     def _out_of_sequence(self, verb: str, command_type: type[Command]) -> CommandRejected:
         if command_type is DataStart and self._state is State.IN_MAIL and self._rejected_recipients:
