@@ -12,12 +12,15 @@ import asyncio
 import signal
 import ssl
 
-from _common import WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
 
 from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 
+# One buffer for the reads of all connections (each read is copied out at once).
+READ_BUFFER = memoryview(bytearray(READ_SIZE))
 
-class SMTPProtocol(asyncio.Protocol):
+
+class SMTPProtocol(asyncio.BufferedProtocol):
     """One connection, with one timer for every wait: the client's next bytes (the
     phase's timeout), and replies it does not read (then it is dropped)."""
 
@@ -37,12 +40,16 @@ class SMTPProtocol(asyncio.Protocol):
         self.out += self.session.greeting()  # owed first; after the PROXY header if any
         self.pump()
 
-    def data_received(self, data: bytes) -> None:  # b"" at EOF
-        self.session.conn.receive_data(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.session.conn.receive_data(bytes(READ_BUFFER[:nbytes]))
         self.pump()
 
     def eof_received(self) -> None:
-        self.data_received(b"")
+        self.session.conn.receive_data(b"")  # b"" means EOF
+        self.pump()
 
     def pause_writing(self) -> None:  # back-pressure: read nothing more for now
         self.paused = True

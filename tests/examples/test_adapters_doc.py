@@ -26,6 +26,6 @@ def test_names_the_guide_cites_exist() -> None:
         assert name in common, name
     for adapter in ADAPTERS:
         source = Path(EXAMPLES / f"{adapter}.py").read_text(encoding="utf-8")
-        # The protocol loop: serve_client(), or a Protocol's data_received() (asyncio)
-        assert "def serve_client(" in source or "def data_received(" in source
+        # The protocol loop: serve_client(), or a BufferedProtocol's buffer_updated()
+        assert "def serve_client(" in source or "def buffer_updated(" in source
         assert len(source.splitlines()) < 170, f"{adapter} should stay short"
