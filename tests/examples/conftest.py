@@ -168,8 +168,14 @@ def start_server(adapter: str, tmp_path: Path) -> Iterator[StartServer]:
         return server
 
     yield start
+    stop_all(started)
+
+
+def stop_all(servers: list[Server]) -> None:
+    """Stop every server (by PID); fail if one did not stop cleanly or logged a
+    traceback."""
     problems = []
-    for server in started:
+    for server in servers:
         try:
             server.stop()
         except AssertionError as exc:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, HOST, START_TIMEOUT, STOP_TIMEOUT, Server, require
+from .conftest import EXAMPLES, HOST, START_TIMEOUT, STOP_TIMEOUT, Server, require, stop_all
 
 CONFIG = EXAMPLES / "haproxy" / "haproxy.cfg"
 MESSAGES = 60
@@ -161,13 +161,4 @@ def test_haproxy_spreads_sessions_and_servers_see_the_real_client(tmp_path: Path
     finally:
         if proc is not None:
             stop_haproxy(proc)
-        problems = []
-        for server in servers:
-            try:
-                server.stop()
-            except AssertionError as exc:
-                problems.append(str(exc))
-            errors = server.stderr.read_text(errors="replace")
-            if "Traceback" in errors:
-                problems.append(f"{server.adapter} logged an error:\n{errors}")
-        assert not problems, "\n".join(problems)
+        stop_all(servers)
