@@ -122,7 +122,8 @@ class DataReader:
                         break
             if cut == 0:
                 return None
-        segment = bytes(data[:cut])
+        with memoryview(data) as view:  # one copy, not a bytearray slice and then bytes
+            segment = bytes(view[:cut])
         del data[: cut + 3 if self._ended else cut]
         return self._decode(segment)
 
@@ -151,8 +152,7 @@ class DataReader:
         duplicated for transparency (RFC 5321 4.5.3.1.6)."""
         if self._at_line_start and segment.startswith(b"."):
             segment = segment[1:]
-        if b"\r\n." in segment:
-            segment = segment.replace(b"\r\n.", b"\r\n")
+        segment = segment.replace(b"\r\n.", b"\r\n")  # one scan; no copy when none
         self._at_line_start = segment.endswith(b"\r\n")
         delivering = self._delivering
         stop = len(segment)  # where delivery stops: before the first fault
