@@ -214,13 +214,14 @@ def _valid_address_literal(literal: str) -> bool:
     return re.fullmatch(_abnf.LDH_STR, tag) is not None and bool(value)
 
 
-def _no_argument(event: Callable[[], Command]) -> Callable[[str, str], Command]:
-    """RFC 5321 4.3.2: DATA, RSET and QUIT take no argument (501 otherwise)."""
+def _no_argument(event: Command) -> Callable[[str, str], Command]:
+    """RFC 5321 4.3.2: DATA, RSET and QUIT take no argument (501 otherwise).
+    Their events have no fields, so one frozen instance serves every session."""
 
     def parse(verb: str, argument: str) -> Command:
         if argument.strip(" "):
             return reject(verb, 501, "5.5.4", f"{verb} takes no argument")
-        return event()
+        return event
 
     return parse
 
@@ -241,10 +242,10 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "LHLO": _hello,  # RFC 2033 4.1, in LMTP mode only
     "MAIL": _mail,
     "RCPT": _rcpt,
-    "DATA": _no_argument(DataStart),
-    "RSET": _no_argument(Reset),
-    "QUIT": _no_argument(Quit),
-    "STARTTLS": _no_argument(StartTLS),  # RFC 3207 4: 501 for an argument
+    "DATA": _no_argument(DataStart()),
+    "RSET": _no_argument(Reset()),
+    "QUIT": _no_argument(Quit()),
+    "STARTTLS": _no_argument(StartTLS()),  # RFC 3207 4: 501 for an argument
     "NOOP": lambda verb, argument: Noop(argument=argument.strip(" ")),
     "HELP": lambda verb, argument: Help(argument=argument.strip(" ")),
     "VRFY": _needs_argument,

@@ -603,9 +603,10 @@ class ServerConnection:
         raise LocalProtocolError(message)
 
     def _owe(self, event: Command) -> Command:
-        if isinstance(event, (CommandRejected, UnknownCommand)):
+        kind = type(event)
+        if kind is CommandRejected or kind is UnknownCommand:
             self.rejected_count += 1
-        if isinstance(event, EndOfMessage):
+        elif isinstance(event, EndOfMessage):
             self._lmtp_replies_owed = len(event.recipients)
         self._awaiting = event
         return event
@@ -712,11 +713,14 @@ def _chunk_size(verb: str, argument: str) -> int:
 
 def _is_hello(command: Command, outcome: Outcome | None) -> bool:
     """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
+    kind = type(command)
+    if kind is Hello or kind is Greeting:
+        return True
     if isinstance(command, CommandRejected):
         return command.command in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
-    if isinstance(command, XClient):
+    if kind is XClient:
         return outcome is Outcome.ACCEPT  # XCLIENT's 220 is a greeting; a refusal is not
-    return isinstance(command, (Hello, Greeting))
+    return False
 
 
 def _describe(command: Command) -> str:
