@@ -92,6 +92,10 @@ assert set(_VERB_EVENTS) == KNOWN_VERBS
 # The verbs whose handling does not depend on the configuration (the others go
 # through ServerConnection._gate first).
 _PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "LHLO"})
+# The verbs parsed by the connection itself rather than by _commands.
+_OWN_PARSERS = frozenset({"AUTH", "XCLIENT", "XFORWARD"})
+# The verbs whose events _check_context looks at (any verb, for a non-ASCII line).
+_CONTEXT_VERBS = frozenset({"MAIL", "RCPT", "DATA"})
 _TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA, State.IN_BDAT})
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 
@@ -435,32 +439,36 @@ class ServerConnection:
             gated = self._gate(verb, argument)
             if gated is not None:
                 return gated
-        if not _state.allowed(self._state, command_type):
-            return self._out_of_sequence(verb, command_type)
-        if verb in _NEED_TLS and self.require_tls and not self._tls_active:
+        if (self._state, command_type, Outcome.ACCEPT) not in _state.TRANSITIONS:
+            return self._out_of_sequence(verb, command_type)  # RFC 5321 4.1.4
+        if self.require_tls and verb in _NEED_TLS and not self._tls_active:
             return reject(verb, 530, "5.7.0", "Must issue a STARTTLS command first")
+        if verb in _OWN_PARSERS:
+            return self._own_command(verb, argument)
+        if self.require_auth and verb in _NEED_AUTH and self._authenticated is None:
+            return reject(verb, 530, "5.7.0", "Authentication required")
+        event = parse_arguments(verb, argument)
+        if isinstance(event, CommandRejected):
+            return event
+        if verb in _CONTEXT_VERBS or not line.isascii():
+            return self._check_context(verb, event, line.isascii())
+        return event
+
+    def _own_command(self, verb: str, argument: str) -> Command:
+        """AUTH, XCLIENT and XFORWARD: what they become depends on the session."""
         if verb == "AUTH":
             auth = self._auth_command(argument)
             if self.strict_pipelining and len(self._buffer) and isinstance(auth, AuthChallenge):
                 # RFC 4954 4: AUTH ends a group unless it completes in one round trip.
                 raise RemoteProtocolError("input sent ahead of a 334 challenge", REPLY_EARLY_INPUT)
             return auth
+        names = XCLIENT_ATTRIBUTES if verb == "XCLIENT" else XFORWARD_ATTRIBUTES
+        attributes = parse_attributes(verb, argument, names)
+        if isinstance(attributes, CommandRejected):
+            return attributes
         if verb == "XCLIENT":
-            attributes = parse_attributes(verb, argument, XCLIENT_ATTRIBUTES)
-            if isinstance(attributes, CommandRejected):
-                return attributes
             return XClient(attributes=attributes)
-        if verb == "XFORWARD":
-            attributes = parse_attributes(verb, argument, XFORWARD_ATTRIBUTES)
-            if isinstance(attributes, CommandRejected):
-                return attributes
-            return XForward(attributes=attributes)
-        if verb in _NEED_AUTH and self.require_auth and self._authenticated is None:
-            return reject(verb, 530, "5.7.0", "Authentication required")
-        event = parse_arguments(verb, argument)
-        if isinstance(event, CommandRejected):
-            return event
-        return self._check_context(verb, event, line.isascii())
+        return XForward(attributes=attributes)
 
     def _gate(self, verb: str, argument: str) -> Command | _Chunk | None:
         """The checks of the verbs that depend on the configuration: a refusal,
@@ -640,7 +648,7 @@ class ServerConnection:
     def _apply(self, command: Command | None, outcome: Outcome | None) -> None:
         """Move along the table and keep the session's bookkeeping."""
         previous = self._state
-        in_chunk = self._chunk is not None and self._chunk.refusal is None
+        chunk = self._chunk
         if command is None or outcome is None:  # 421: the server closes (RFC 5321 3.8)
             self._state = State.CLOSED
             self._data_reader = None
@@ -654,7 +662,8 @@ class ServerConnection:
             # client close) can cut one off.
             self._closed_event = ConnectionClosed(
                 mid_transaction=previous in _TRANSACTION_STATES,
-                mid_body=command is None and (previous is State.IN_DATA or in_chunk),
+                mid_body=command is None
+                and (previous is State.IN_DATA or (chunk is not None and chunk.refusal is None)),
             )
             return
         if isinstance(command, Hello) and outcome is Outcome.ACCEPT:
@@ -696,7 +705,9 @@ class ServerConnection:
                 self.rejected_count += 1  # a failed AUTH counts against the error budget
         if self._state is not State.AUTH_EXCHANGE:
             self._mechanism = None
-        if self._state in (State.READY, State.AWAIT_HELLO):
+        if self._state in (State.READY, State.AWAIT_HELLO) and (
+            previous in _TRANSACTION_STATES or self._rejected_recipients
+        ):
             self._utf8_transaction = False
             self._binarymime = False
             self._recipients = 0
