@@ -72,3 +72,14 @@ def test_3_1_mail_line_may_grow_by_10_octets() -> None:
     assert isinstance(events[-1], MailFrom)
     _, _, out = session(HELLO + line[:-2] + b" \r\n", UTF8)
     assert codes(out)[-1] == 500
+
+
+def test_3_3_utf8_local_part_limit_counts_octets() -> None:
+    """RFC 5321 4.5.3.1.1 counts octets: a UTF-8 local part of 33 two-octet
+    characters (66 octets) is too long though it has only 33 characters."""
+    ok = ("\u00e9" * 32 + "@b.example").encode()  # 64 octets
+    too_long = ("\u00e9" * 33 + "@b.example").encode()
+    mail = HELLO + b"MAIL FROM:<" + ok + b"> SMTPUTF8\r\n"
+    _, events, _ = session(mail + b"RCPT TO:<" + ok + b">\r\nRCPT TO:<" + too_long + b">\r\n", UTF8)
+    assert isinstance(events[-2], RcptTo)
+    assert isinstance(events[-1], CommandRejected) and events[-1].reply.code == 501

@@ -185,10 +185,10 @@ def _mailbox(
     if domain.startswith("[") and not _valid_address_literal(domain):
         return reject(verb, 501, enhanced, "Invalid address literal")
     # RFC 5321 4.5.3.1.9: a path too long is answered 501.
-    if (
-        len(local.encode()) > MAX_LOCAL_PART
-        or len(domain.encode()) > MAX_DOMAIN
-        or len(path.encode()) > MAX_PATH
+    if (  # octets, not characters (RFC 6531); ASCII has one octet a character
+        (len(local) if path.isascii() else len(local.encode())) > MAX_LOCAL_PART
+        or (len(domain) if path.isascii() else len(domain.encode())) > MAX_DOMAIN
+        or (len(path) if path.isascii() else len(path.encode())) > MAX_PATH
     ):
         return reject(verb, 501, enhanced, "Address too long")
     route = tuple(hop[1:] for hop in match["route"].split(",")) if match["route"] else ()

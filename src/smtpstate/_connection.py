@@ -92,6 +92,21 @@ assert set(_VERB_EVENTS) == KNOWN_VERBS
 # The verbs whose handling does not depend on the configuration (the others go
 # through ServerConnection._gate first).
 _PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "LHLO"})
+# The commands whose answer changes what the session has learnt (see _apply).
+_BOOKKEEPING: frozenset[type[Command]] = frozenset(
+    {
+        Hello,
+        MailFrom,
+        RcptTo,
+        CommandRejected,
+        DataStart,
+        EndOfMessage,
+        StartTLS,
+        XClient,
+        Handshake,
+        Authenticate,
+    }
+)
 # The verbs parsed by the connection itself rather than by _commands.
 _OWN_PARSERS = frozenset({"AUTH", "XCLIENT", "XFORWARD"})
 # The verbs whose events _check_context looks at (any verb, for a non-ASCII line).
@@ -666,7 +681,9 @@ class ServerConnection:
                 and (previous is State.IN_DATA or (chunk is not None and chunk.refusal is None)),
             )
             return
-        if isinstance(command, Hello) and outcome is Outcome.ACCEPT:
+        if type(command) not in _BOOKKEEPING:
+            pass
+        elif isinstance(command, Hello) and outcome is Outcome.ACCEPT:
             self._extended = command.extended
         elif isinstance(command, MailFrom) and outcome is Outcome.ACCEPT:
             self._utf8_transaction = command.smtputf8

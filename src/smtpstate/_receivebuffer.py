@@ -48,7 +48,8 @@ class ReceiveBuffer:
         Only CRLF ends a line: a bare CR or LF stays in it for the caller to refuse.
         """
         data = self.data
-        end = data.find(b"\r\n", max(self._searched - 1, 0))
+        searched = self._searched
+        end = data.find(b"\r\n", searched - 1 if searched else 0)
         if end < 0:
             if len(data) >= limit:
                 # Longer than allowed already: keep only a CR that may start the CRLF.
