@@ -4,8 +4,9 @@ state table and the reply writer, joined into one object with no I/O."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import replace
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import _auth, _state
 from ._commands import (
@@ -92,27 +93,19 @@ assert set(_VERB_EVENTS) == KNOWN_VERBS
 # The verbs whose handling does not depend on the configuration (the others go
 # through ServerConnection._gate first).
 _PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "LHLO"})
-# The commands whose answer changes what the session has learnt (see _apply).
-_BOOKKEEPING: frozenset[type[Command]] = frozenset(
-    {
-        Hello,
-        MailFrom,
-        RcptTo,
-        CommandRejected,
-        DataStart,
-        EndOfMessage,
-        StartTLS,
-        XClient,
-        Handshake,
-        Authenticate,
-    }
-)
 # The verbs parsed by the connection itself rather than by _commands.
 _OWN_PARSERS = frozenset({"AUTH", "XCLIENT", "XFORWARD"})
 # The verbs whose events _check_context looks at (any verb, for a non-ASCII line).
 _CONTEXT_VERBS = frozenset({"MAIL", "RCPT", "DATA"})
+# Hot-path identity checks read these globals (an Enum member is a slower lookup).
+_TLS_PENDING = State.TLS_PENDING
+_ERROR = State.ERROR
+_REFUSED = State.REFUSED
 _TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA, State.IN_BDAT})
+_IDLE_STATES = frozenset({State.READY, State.AWAIT_HELLO})  # no transaction
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
+# The commands whose replies may go without an enhanced code (see _is_hello).
+_HELLO_LIKE: frozenset[type[Command]] = frozenset({Hello, Greeting, CommandRejected, XClient})
 
 # Lines that show an HTTP client (or a proxy abuser) at the SMTP port.
 _HTTP_VERBS = frozenset(
@@ -225,6 +218,7 @@ class ServerConnection:
         self._bdat_size = 0
         self._lmtp_replies_owed = 0
         self._buffer = ReceiveBuffer()
+        self._input = self._buffer.data  # the same bytearray: receive_data appends here
         self._eof = False
         self._data_reader: DataReader | None = None
         self._closed_event: ConnectionClosed | None = None
@@ -293,37 +287,37 @@ class ServerConnection:
         if data:
             if self._eof:
                 raise RuntimeError("received data after the end of the stream")
-            if self._state is not State.TLS_PENDING:
-                self._buffer.data += data
+            if self._state is not _TLS_PENDING:
+                self._input += data
         else:
             self._eof = True
 
     def next_event(self) -> Event | Sentinel:
         """The next event, or NEED_DATA, or PAUSED while a reply is owed."""
-        if self._state is State.ERROR:
-            if self._remote_error is not None:
-                raise self._remote_error
-            raise LocalProtocolError("the connection is in the ERROR state")
-        if self._awaiting is not None or self._state is State.TLS_PENDING:
+        if self._awaiting is not None:
+            if self._state is _ERROR:  # send() refused a reply (LocalProtocolError)
+                raise LocalProtocolError("the connection is in the ERROR state")
             return PAUSED
-        if self._closed_event is not None:
-            return self._closed_event
         try:
-            if self._data_reader is not None:  # first: the body is the hot path
-                return self._next_body_event(self._data_reader)
-            if self.max_errors is not None and self.rejected_count >= self.max_errors:
-                raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
-            if self._state is State.PROXY_HEADER:
-                return self._next_proxy_event()
-            if self._chunk is not None:
-                return self._next_chunk_event(self._chunk)
-            if self._mechanism is not None:
-                return self._next_auth_event(self._mechanism)
-            return self._next_command_event()
+            return _READERS[self._state](self)
         except RemoteProtocolError as error:
             self._state = State.ERROR
             self._remote_error = error
             raise
+
+    # -- the readers: what the next input is, by state (_READERS) -------------
+
+    def _next_paused(self) -> Sentinel:
+        return PAUSED  # TLS_PENDING: input waits for tls_established()
+
+    def _next_closed(self) -> ConnectionClosed:
+        assert self._closed_event is not None  # set whenever the state becomes CLOSED
+        return self._closed_event
+
+    def _next_error(self) -> NoReturn:
+        if self._remote_error is not None:
+            raise self._remote_error
+        raise LocalProtocolError("the connection is in the ERROR state")
 
     def _next_proxy_event(self) -> Event | Sentinel:
         """The PROXY header, before anything else (HAProxy specification 2)."""
@@ -374,15 +368,18 @@ class ServerConnection:
         )
 
     def _next_command_event(self) -> Event | Sentinel:
-        ext = self.extensions
-        limit = self.max_command_line
+        if self._chunk is not None:  # a BDAT line's octets come before the next command
+            return self._next_chunk_event(self._chunk)
+        if self.max_errors is not None and self.rejected_count >= self.max_errors:
+            raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
         line = self._buffer.extract_line(self._longest_line)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
+        limit = self.max_command_line
         if line is LINE_TOO_LONG or (
             len(line) + 2 > limit
             and len(line) + 2
-            > limit + ext.line_allowance(line[:5].upper().decode("latin-1").strip())
+            > limit + self.extensions.line_allowance(line[:5].upper().decode("latin-1").strip())
         ):
             # RFC 5321 4.5.3.1.4 and 4.5.3.1.9: 500 for a line too long.
             event: Command | _Chunk = reject("", 500, "5.5.2", "Line too long")
@@ -393,15 +390,19 @@ class ServerConnection:
             return self._next_chunk_event(event)
         return self._owe(event)
 
-    def _next_auth_event(self, mechanism: Mechanism) -> Event | Sentinel:
+    def _next_auth_event(self) -> Event | Sentinel:
         """A line of the SASL exchange: it has its own, longer limit (RFC 4954 4)."""
+        mechanism = self._mechanism
+        assert mechanism is not None  # set whenever a 334 enters AUTH_EXCHANGE
         line = self._buffer.extract_line(_auth.MAX_AUTH_LINE)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
         event, self._mechanism = _auth.respond(mechanism, line)
         return self._owe(event)
 
-    def _next_body_event(self, reader: DataReader) -> Event | Sentinel:
+    def _next_body_event(self) -> Event | Sentinel:
+        reader = self._data_reader
+        assert reader is not None  # set whenever a 354 enters IN_DATA
         while True:
             piece = reader.read(self._buffer)
             if piece is None:
@@ -415,13 +416,11 @@ class ServerConnection:
                 return MessageData(data=piece)
 
     def _client_closed(self) -> ConnectionClosed:
-        self._closed_event = ConnectionClosed(
-            mid_transaction=self._state in _TRANSACTION_STATES,
-            mid_body=self._state is State.IN_DATA
-            or (self._chunk is not None and self._chunk.refusal is None),
-        )
+        previous = self._state
         self._state = State.CLOSED
+        self._close(previous, mid_body=previous is State.IN_DATA or self._in_chunk())
         self._buffer.clear()
+        assert self._closed_event is not None
         return self._closed_event
 
     def _command(self, line: bytes) -> Command | _Chunk:
@@ -439,7 +438,7 @@ class ServerConnection:
         ):
             # RFC 2920 3.1: the client sent ahead where it must wait for a reply.
             raise RemoteProtocolError(f"input sent ahead of the reply to {verb}", REPLY_EARLY_INPUT)
-        if self._state is State.REFUSED and verb != "QUIT":
+        if self._state is _REFUSED and verb != "QUIT":
             # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
             refusal = reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
             return self._bdat_command(argument, refusal) if verb == "BDAT" else refusal
@@ -463,7 +462,7 @@ class ServerConnection:
         if self.require_auth and verb in _NEED_AUTH and self._authenticated is None:
             return reject(verb, 530, "5.7.0", "Authentication required")
         event = parse_arguments(verb, argument)
-        if isinstance(event, CommandRejected):
+        if type(event) is CommandRejected:
             return event
         if verb in _CONTEXT_VERBS or not line.isascii():
             return self._check_context(verb, event, line.isascii())
@@ -544,20 +543,22 @@ class ServerConnection:
         enabled extensions, SMTPUTF8, the recipient limit."""
         ext = self.extensions
         if isinstance(event, MailFrom):
-            if event.params and not self._extended:
-                return reject(verb, 555, "5.5.4", "MAIL parameters need EHLO")
-            refusal = ext.check_mail_params(event.params, self._tls_active)
-            if refusal is not None:
-                return refusal
+            if event.params:
+                if not self._extended:
+                    return reject(verb, 555, "5.5.4", "MAIL parameters need EHLO")
+                refusal = ext.check_mail_params(event.params, self._tls_active)
+                if refusal is not None:
+                    return refusal
             if not ascii_line and not event.smtputf8:
                 # RFC 6531 3.5: a non-ASCII sender without SMTPUTF8 gets 550 X.6.7.
                 return reject(verb, 550, "5.6.7", "Non-ASCII address needs SMTPUTF8")
         elif isinstance(event, RcptTo):
-            if event.params and not self._extended:
-                return reject(verb, 555, "5.5.4", "RCPT parameters need EHLO")
-            refusal = ext.check_rcpt_params(event.params)
-            if refusal is not None:
-                return refusal
+            if event.params:
+                if not self._extended:
+                    return reject(verb, 555, "5.5.4", "RCPT parameters need EHLO")
+                refusal = ext.check_rcpt_params(event.params)
+                if refusal is not None:
+                    return refusal
             if not ascii_line and not self._utf8_transaction:
                 # RFC 6531 3.5: a non-ASCII recipient without SMTPUTF8 gets 553 X.6.7.
                 return reject(verb, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8")
@@ -577,25 +578,24 @@ class ServerConnection:
         """The bytes of ``reply``, the answer to the command owed one."""
         if not isinstance(reply, Reply):
             raise LocalProtocolError(f"send() takes a Reply, not {type(reply).__name__}")
-        if self._state is State.ERROR:
-            return self._send_final(reply)
         command = self._awaiting
-        if command is None:
-            if reply.code in _SESSION_REPLY_CODES and self._state is not State.CLOSED:
-                # RFC 5321 3.8: the server may close with 421 at any time (a
-                # timeout, a shutdown), even when no command is waiting.
-                data = reply.to_bytes(self.extensions.enhanced_status_codes)
-                self._apply(None, None)
-                return data
-            self._fail("no reply is owed: no command is waiting for one")
-        outcome = self._outcome(command, reply)
-        enhanced = self.extensions.enhanced_status_codes and not _is_hello(command, outcome)
-        extra = (
-            self._ehlo_keywords()
-            if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT
-            else ()
-        )
-        data = reply.to_bytes(enhanced, extra)
+        if command is None or self._state is _ERROR:
+            return self._send_unowed(reply)
+        kind = type(command)
+        if reply.code in _state.ACCEPT_CODES[kind]:
+            if isinstance(command, (EndOfMessage, ChunkReceived)) and command.reply is not None:
+                rule = command.reply
+                self._fail(f"{reply.code} cannot accept a message that broke a rule: {rule}")
+            outcome: Outcome | None = Outcome.ACCEPT
+        else:
+            outcome = self._refusal(command, reply.code)
+        enhanced = self.extensions.enhanced_status_codes
+        if enhanced and kind in _HELLO_LIKE:
+            enhanced = not _is_hello(command, outcome)
+        if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT:
+            data = reply.to_bytes(enhanced, self._ehlo_keywords())
+        else:
+            data = reply.to_bytes(enhanced)
         if self._lmtp_replies_owed > 1 and outcome is not None:
             # RFC 2033 4.2: one reply per accepted recipient; the last moves on.
             self._lmtp_replies_owed -= 1
@@ -604,12 +604,25 @@ class ServerConnection:
         self._apply(command, outcome)
         return data
 
-    def _ehlo_keywords(self) -> list[str]:
-        keywords = self.extensions.ehlo_keywords(self._tls_active)
+    def _send_unowed(self, reply: Reply) -> bytes:
+        """A reply when no command is owed one: the last words after a protocol
+        error, or a 421 that closes the session."""
+        if self._state is _ERROR:
+            return self._send_final(reply)
+        if reply.code in _SESSION_REPLY_CODES and self._state is not State.CLOSED:
+            # RFC 5321 3.8: the server may close with 421 at any time (a
+            # timeout, a shutdown), even when no command is waiting.
+            data = reply.to_bytes(self.extensions.enhanced_status_codes)
+            self._apply(None, None)
+            return data
+        self._fail("no reply is owed: no command is waiting for one")
+
+    def _ehlo_keywords(self) -> tuple[str, ...]:
+        keywords = self.extensions._ehlo_lines[self._tls_active]
         if self.xclient:
-            keywords.append("XCLIENT " + " ".join(XCLIENT_ATTRIBUTES))
+            keywords += ("XCLIENT " + " ".join(XCLIENT_ATTRIBUTES),)
         if self.xforward:
-            keywords.append("XFORWARD " + " ".join(XFORWARD_ATTRIBUTES))
+            keywords += ("XFORWARD " + " ".join(XFORWARD_ATTRIBUTES),)
         return keywords
 
     def _send_final(self, reply: Reply) -> bytes:
@@ -634,16 +647,11 @@ class ServerConnection:
         self._awaiting = event
         return event
 
-    def _outcome(self, command: Command, reply: Reply) -> Outcome | None:
-        """ACCEPT, REJECT, or None for a 421 (close); LocalProtocolError for a
-        code that cannot answer ``command`` (RFC 5321 4.3.2)."""
-        code = reply.code
+    def _refusal(self, command: Command, code: int) -> Outcome | None:
+        """REJECT, or None for a 421 (close), for a code that does not accept
+        ``command``; LocalProtocolError for one that cannot answer it (RFC 5321 4.3.2)."""
         if code in _SESSION_REPLY_CODES:
             return None
-        if code in _state.ACCEPT_CODES[type(command)]:
-            if isinstance(command, (EndOfMessage, ChunkReceived)) and command.reply is not None:
-                self._fail(f"{code} cannot accept a message that broke a rule: {command.reply}")
-            return Outcome.ACCEPT
         if code // 100 in (4, 5) and type(command) not in _state.MUST_ACCEPT:
             if isinstance(command, Greeting) and code not in _state.GREETING_REJECT_CODES:
                 self._fail(f"the greeting must be 220, 554 or 421, not {code}")
@@ -663,74 +671,131 @@ class ServerConnection:
     def _apply(self, command: Command | None, outcome: Outcome | None) -> None:
         """Move along the table and keep the session's bookkeeping."""
         previous = self._state
-        chunk = self._chunk
         if command is None or outcome is None:  # 421: the server closes (RFC 5321 3.8)
+            # Only an unsolicited 421 can cut a body off: a reply to the end of a
+            # body answers a complete one.
+            mid_body = command is None and (previous is State.IN_DATA or self._in_chunk())
             self._state = State.CLOSED
-            self._data_reader = None
-            self._mechanism = None
-            self._chunk = None
-        else:
-            self._state = _state.next_state(previous, type(command), outcome)
-        if self._state is State.CLOSED:
-            # QUIT or 421 inside a transaction abandons it. A reply to the end
-            # of a body answers a complete body; only an unsolicited 421 (or a
-            # client close) can cut one off.
-            self._closed_event = ConnectionClosed(
-                mid_transaction=previous in _TRANSACTION_STATES,
-                mid_body=command is None
-                and (previous is State.IN_DATA or (chunk is not None and chunk.refusal is None)),
-            )
+            self._close(previous, mid_body)
             return
-        if type(command) not in _BOOKKEEPING:
-            pass
-        elif isinstance(command, Hello) and outcome is Outcome.ACCEPT:
-            self._extended = command.extended
-        elif isinstance(command, MailFrom) and outcome is Outcome.ACCEPT:
-            self._utf8_transaction = command.smtputf8
-            self._binarymime = command.body == "BINARYMIME"
-        elif isinstance(command, RcptTo):
-            if outcome is Outcome.ACCEPT:
-                self._recipients += 1
-                self._recipient_list.append(command.forward_path)
-            else:
-                self._rejected_recipients += 1
-        elif isinstance(command, CommandRejected) and command.command == "RCPT":
-            self._rejected_recipients += 1  # for the 554 to DATA: no RCPT was accepted
-        elif isinstance(command, DataStart) and outcome is Outcome.ACCEPT:
-            self._data_reader = DataReader(
-                max_size=self.extensions.size or 0,
-                max_line=self.max_text_line,
-                bad_line_endings=self.bad_line_endings,
-                long_lines=self.long_lines,
-            )
-        elif isinstance(command, EndOfMessage):
-            self._data_reader = None
-        elif isinstance(command, StartTLS) and outcome is Outcome.ACCEPT:
-            self._buffer.clear()  # plaintext sent ahead of the handshake is never parsed
-        elif isinstance(command, XClient) and outcome is Outcome.ACCEPT:
-            # Postfix: the session starts again as the client XCLIENT names.
-            self._extended = None
-            login = command.attributes.get("LOGIN")
-            self._authenticated = login if login and not login.startswith("[") else None
-        elif isinstance(command, Handshake):
-            self._extended = None
-            self._authenticated = None
-        elif isinstance(command, Authenticate):
-            if outcome is Outcome.ACCEPT:
-                self._authenticated = command.authorization_id or command.username
-            else:
-                self.rejected_count += 1  # a failed AUTH counts against the error budget
-        if self._state is not State.AUTH_EXCHANGE:
+        state = self._state = _state.next_state(previous, type(command), outcome)
+        if state is State.CLOSED:
+            # QUIT inside a transaction abandons it; a reply to the end of a
+            # body answers a complete body.
+            self._close(previous, mid_body=False)
+            return
+        learn = _LEARN.get(type(command))
+        if learn is not None:
+            learn(self, command, outcome is Outcome.ACCEPT)
+        if state is not State.AUTH_EXCHANGE:
             self._mechanism = None
-        if self._state in (State.READY, State.AWAIT_HELLO) and (
-            previous in _TRANSACTION_STATES or self._rejected_recipients
-        ):
+        if state in _IDLE_STATES and (previous in _TRANSACTION_STATES or self._rejected_recipients):
             self._utf8_transaction = False
             self._binarymime = False
             self._recipients = 0
             self._recipient_list = []
             self._rejected_recipients = 0
             self._bdat_size = 0
+
+    def _in_chunk(self) -> bool:
+        """Whether the octets of an accepted BDAT chunk are being read."""
+        return self._chunk is not None and self._chunk.refusal is None
+
+    def _close(self, previous: State, mid_body: bool) -> None:
+        self._closed_event = ConnectionClosed(
+            mid_transaction=previous in _TRANSACTION_STATES, mid_body=mid_body
+        )
+        self._data_reader = None
+        self._mechanism = None
+        self._chunk = None
+
+    # -- what each answer teaches the session (_LEARN) --------------------------
+
+    def _learn_hello(self, command: Hello, accepted: bool) -> None:
+        if accepted:
+            self._extended = command.extended
+
+    def _learn_mail(self, command: MailFrom, accepted: bool) -> None:
+        if accepted:
+            self._utf8_transaction = command.smtputf8
+            self._binarymime = command.body == "BINARYMIME"
+
+    def _learn_rcpt(self, command: RcptTo, accepted: bool) -> None:
+        if accepted:
+            self._recipients += 1
+            self._recipient_list.append(command.forward_path)
+        else:
+            self._rejected_recipients += 1
+
+    def _learn_rejected(self, command: CommandRejected, accepted: bool) -> None:
+        if command.command == "RCPT":
+            self._rejected_recipients += 1  # for the 554 to DATA: no RCPT was accepted
+
+    def _learn_data(self, command: DataStart, accepted: bool) -> None:
+        if accepted:
+            self._data_reader = DataReader(
+                max_size=self.extensions.size or 0,
+                max_line=self.max_text_line,
+                bad_line_endings=self.bad_line_endings,
+                long_lines=self.long_lines,
+            )
+
+    def _learn_end(self, command: EndOfMessage, accepted: bool) -> None:
+        self._data_reader = None
+
+    def _learn_starttls(self, command: StartTLS, accepted: bool) -> None:
+        if accepted:
+            self._buffer.clear()  # plaintext sent ahead of the handshake is never parsed
+
+    def _learn_xclient(self, command: XClient, accepted: bool) -> None:
+        if accepted:
+            # Postfix: the session starts again as the client XCLIENT names.
+            self._extended = None
+            login = command.attributes.get("LOGIN")
+            self._authenticated = login if login and not login.startswith("[") else None
+
+    def _learn_handshake(self, command: Handshake, accepted: bool) -> None:
+        self._extended = None
+        self._authenticated = None
+
+    def _learn_auth(self, command: Authenticate, accepted: bool) -> None:
+        if accepted:
+            self._authenticated = command.authorization_id or command.username
+        else:
+            self.rejected_count += 1  # a failed AUTH counts against the error budget
+
+
+# What an answer to each kind of command teaches the session (the others teach nothing).
+_LEARN: dict[type[Command], Callable[[ServerConnection, Any, bool], None]] = {
+    Hello: ServerConnection._learn_hello,
+    MailFrom: ServerConnection._learn_mail,
+    RcptTo: ServerConnection._learn_rcpt,
+    CommandRejected: ServerConnection._learn_rejected,
+    DataStart: ServerConnection._learn_data,
+    EndOfMessage: ServerConnection._learn_end,
+    StartTLS: ServerConnection._learn_starttls,
+    XClient: ServerConnection._learn_xclient,
+    Handshake: ServerConnection._learn_handshake,
+    Authenticate: ServerConnection._learn_auth,
+}
+
+# What reads the next input in each state (a reply owed comes first: PAUSED).
+_READERS: dict[State, Callable[[ServerConnection], Event | Sentinel]] = {
+    State.PROXY_HEADER: ServerConnection._next_proxy_event,
+    State.CONNECTED: ServerConnection._next_command_event,  # never: the greeting is owed
+    State.REFUSED: ServerConnection._next_command_event,
+    State.AWAIT_HELLO: ServerConnection._next_command_event,
+    State.READY: ServerConnection._next_command_event,
+    State.IN_MAIL: ServerConnection._next_command_event,
+    State.HAS_RCPT: ServerConnection._next_command_event,
+    State.IN_DATA: ServerConnection._next_body_event,
+    State.IN_BDAT: ServerConnection._next_command_event,
+    State.AUTH_EXCHANGE: ServerConnection._next_auth_event,
+    State.TLS_PENDING: ServerConnection._next_paused,
+    State.CLOSED: ServerConnection._next_closed,
+    State.ERROR: ServerConnection._next_error,
+}
+assert set(_READERS) == set(State)
 
 
 def _chunk_size(verb: str, argument: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._abnf import ESMTP_KEYWORD, XTEXT, decode_xtext
 from ._commands import reject
@@ -72,6 +72,10 @@ class Extensions:
     extra_keywords: tuple[str, ...] = ()
     extra_mail_params: tuple[str, ...] = ()
     extra_rcpt_params: tuple[str, ...] = ()
+    # The EHLO lines without and with TLS active, made once: every EHLO needs them.
+    _ehlo_lines: tuple[tuple[str, ...], tuple[str, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.size is not None and (type(self.size) is not int or self.size < 0):
@@ -93,6 +97,8 @@ class Extensions:
             elif not MECHANISM_NAME.fullmatch(getattr(mechanism, "name", "")):
                 # It goes on the EHLO AUTH line as it is (RFC 4422 3.1).
                 raise ValueError(f"{mechanism!r} needs a name of 1 to 20 of A-Z 0-9 - _")
+        lines = (tuple(self._keywords(False)), tuple(self._keywords(True)))
+        object.__setattr__(self, "_ehlo_lines", lines)
 
     @property
     def mechanisms(self) -> dict[str, type[Mechanism]]:
@@ -109,6 +115,9 @@ class Extensions:
 
     def ehlo_keywords(self, tls_active: bool = False) -> list[str]:
         """The EHLO reply lines after the greeting line, in a stable order."""
+        return list(self._ehlo_lines[tls_active])
+
+    def _keywords(self, tls_active: bool) -> list[str]:
         keywords = []
         if self.starttls and not tls_active:
             keywords.append("STARTTLS")  # RFC 3207 4.2: not offered again under TLS

@@ -20,6 +20,9 @@ MAX_REPLY_LINE = 512
 # RFC 3463 2: class "." subject "." detail; subject 1*3digit, detail 1*3digit, no
 # leading zeros.
 _ENHANCED = re.compile(r"([245])\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})")
+# How many renderings of one Reply are kept (EHLO's differ with TLS and the
+# extensions: a handful at most in practice).
+_MAX_RENDERINGS = 8
 # Control characters (C0 and DEL) never appear in reply text: CR and LF would let the
 # application inject reply lines, NUL breaks clients.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -39,9 +42,11 @@ class Reply:
     text: str | Sequence[str] = ""
     enhanced: str | None = None
     lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    # The wire bytes without and with the enhanced code, made on first use:
-    # applications send the same Reply constants again and again.
-    _wire: list[bytes | None] = field(init=False, repr=False, compare=False)
+    # The wire bytes, made on first use and kept by (enhanced codes, extra lines):
+    # applications send the same Reply constants again and again, EHLO's too.
+    _wire: dict[tuple[bool, tuple[str, ...]], bytes] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # RFC 5321 4.2: the first digit is 2 to 5 and the second 0 to 5.
@@ -66,7 +71,7 @@ class Reply:
                     f"enhanced status code {self.enhanced} does not match reply code {self.code}"
                 )
         object.__setattr__(self, "lines", lines)
-        object.__setattr__(self, "_wire", [None, None])
+        object.__setattr__(self, "_wire", {})
 
     @property
     def reply_class(self) -> int:
@@ -80,13 +85,13 @@ class Reply:
         start of every line; ``extra_lines`` come after the text (EHLO keywords).
         Lines too long for 512 octets are split at spaces where possible.
         """
-        if extra_lines:
-            return self._render(enhanced_codes, extra_lines)
-        index = 1 if enhanced_codes else 0
-        cached = self._wire[index]
-        if cached is None:
-            cached = self._wire[index] = self._render(bool(enhanced_codes), ())
-        return cached
+        key = (bool(enhanced_codes), tuple(extra_lines))
+        wire = self._wire.get(key)
+        if wire is None:
+            wire = self._render(*key)
+            if len(self._wire) < _MAX_RENDERINGS:
+                self._wire[key] = wire
+        return wire
 
     def _render(self, enhanced_codes: bool, extra_lines: Sequence[str]) -> bytes:
         prefix = ""

@@ -182,16 +182,23 @@ MUST_ACCEPT: frozenset[type[Command]] = frozenset({Reset, Noop, Quit})
 GREETING_REJECT_CODES = frozenset({554})
 
 
+# The commands in sequence in each state: those the table can accept there.
+IN_SEQUENCE: dict[State, frozenset[type[Command]]] = {
+    state: frozenset(kind for (at, kind, outcome) in TRANSITIONS if at is state and outcome is A)
+    for state in State
+}
+
+
 def next_state(state: State, command: type[Command], outcome: Outcome) -> State:
     """The state after ``command`` got a reply with ``outcome`` in ``state``."""
-    if outcome is Outcome.REJECT:
-        return TRANSITIONS.get((state, command, Outcome.REJECT), state)
-    return TRANSITIONS[(state, command, Outcome.ACCEPT)]
+    if outcome is R:
+        return TRANSITIONS.get((state, command, R), state)
+    return TRANSITIONS[(state, command, A)]
 
 
 def allowed(state: State, command: type[Command]) -> bool:
     """Whether ``command`` is in sequence in ``state``."""
-    return (state, command, Outcome.ACCEPT) in TRANSITIONS
+    return command in IN_SEQUENCE[state]
 
 
 def sequence_error(state: State, command: type[Command]) -> str:
