@@ -106,6 +106,9 @@ _IDLE_STATES = frozenset({State.READY, State.AWAIT_HELLO})  # no transaction
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 # The commands whose replies may go without an enhanced code (see _is_hello).
 _HELLO_LIKE: frozenset[type[Command]] = frozenset({Hello, Greeting, CommandRejected, XClient})
+# The commands that carry the engine's verdict on a body (see _check_verdict).
+_VERDICTS: frozenset[type[Command]] = frozenset({EndOfMessage, ChunkReceived})
+_ACCEPT = Outcome.ACCEPT
 
 # Lines that show an HTTP client (or a proxy abuser) at the SMTP port.
 _HTTP_VERBS = frozenset(
@@ -208,9 +211,7 @@ class ServerConnection:
         self.xforward = xforward
         self.rejected_count = 0
         # The longest command line any verb may send (MAIL and RCPT get more).
-        self._longest_line = max_command_line + max(
-            self.extensions.line_allowance("MAIL"), self.extensions.line_allowance("RCPT")
-        )
+        self._longest_line = max_command_line + self.extensions._max_line_allowance
         self._state = State.PROXY_HEADER if proxy_protocol else State.CONNECTED
         self._awaiting: Command | None = None if proxy_protocol else _GREETING
         self._proxy: ProxyHeader | None = None
@@ -542,7 +543,7 @@ class ServerConnection:
         """The checks that depend on the session: parameters after HELO, the
         enabled extensions, SMTPUTF8, the recipient limit."""
         ext = self.extensions
-        if isinstance(event, MailFrom):
+        if type(event) is MailFrom:
             if event.params:
                 if not self._extended:
                     return reject(verb, 555, "5.5.4", "MAIL parameters need EHLO")
@@ -552,7 +553,7 @@ class ServerConnection:
             if not ascii_line and not event.smtputf8:
                 # RFC 6531 3.5: a non-ASCII sender without SMTPUTF8 gets 550 X.6.7.
                 return reject(verb, 550, "5.6.7", "Non-ASCII address needs SMTPUTF8")
-        elif isinstance(event, RcptTo):
+        elif type(event) is RcptTo:
             if event.params:
                 if not self._extended:
                     return reject(verb, 555, "5.5.4", "RCPT parameters need EHLO")
@@ -565,7 +566,7 @@ class ServerConnection:
             if self._recipients >= self.max_recipients:
                 # RFC 5321 4.5.3.1.10: 452 for too many recipients.
                 return reject(verb, 452, "4.5.3", "Too many recipients")
-        elif isinstance(event, DataStart) and self._binarymime:
+        elif type(event) is DataStart and self._binarymime:
             # RFC 3030 3: a BINARYMIME message can only be sent with BDAT.
             return reject(verb, 503, "5.5.1", "BODY=BINARYMIME requires BDAT")
         elif not ascii_line and not ext.smtputf8:
@@ -576,26 +577,22 @@ class ServerConnection:
 
     def send(self, reply: Reply) -> bytes:
         """The bytes of ``reply``, the answer to the command owed one."""
-        if not isinstance(reply, Reply):
+        if type(reply) is not Reply and not isinstance(reply, Reply):
             raise LocalProtocolError(f"send() takes a Reply, not {type(reply).__name__}")
         command = self._awaiting
         if command is None or self._state is _ERROR:
             return self._send_unowed(reply)
         kind = type(command)
         if reply.code in _state.ACCEPT_CODES[kind]:
-            if isinstance(command, (EndOfMessage, ChunkReceived)) and command.reply is not None:
-                rule = command.reply
-                self._fail(f"{reply.code} cannot accept a message that broke a rule: {rule}")
-            outcome: Outcome | None = Outcome.ACCEPT
+            outcome: Outcome | None = _ACCEPT
+            if kind in _VERDICTS:
+                self._check_verdict(command, reply.code)
         else:
             outcome = self._refusal(command, reply.code)
-        enhanced = self.extensions.enhanced_status_codes
-        if enhanced and kind in _HELLO_LIKE:
-            enhanced = not _is_hello(command, outcome)
-        if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT:
-            data = reply.to_bytes(enhanced, self._ehlo_keywords())
+        if kind in _HELLO_LIKE:
+            data = self._hello_like_bytes(command, reply, outcome)
         else:
-            data = reply.to_bytes(enhanced)
+            data = reply.to_bytes(self.extensions.enhanced_status_codes)
         if self._lmtp_replies_owed > 1 and outcome is not None:
             # RFC 2033 4.2: one reply per accepted recipient; the last moves on.
             self._lmtp_replies_owed -= 1
@@ -603,6 +600,20 @@ class ServerConnection:
         self._awaiting = None
         self._apply(command, outcome)
         return data
+
+    def _check_verdict(self, command: Command, code: int) -> None:
+        """A body that broke a rule cannot be accepted: part of it was not delivered."""
+        assert isinstance(command, (EndOfMessage, ChunkReceived))
+        if command.reply is not None:
+            self._fail(f"{code} cannot accept a message that broke a rule: {command.reply}")
+
+    def _hello_like_bytes(self, command: Command, reply: Reply, outcome: Outcome | None) -> bytes:
+        """The greeting and the HELO/EHLO replies carry no enhanced code (RFC
+        2034 4); an accepted EHLO lists the extensions (RFC 5321 4.1.1.1)."""
+        enhanced = self.extensions.enhanced_status_codes and not _is_hello(command, outcome)
+        if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT:
+            return reply.to_bytes(enhanced, self._ehlo_keywords())
+        return reply.to_bytes(enhanced)
 
     def _send_unowed(self, reply: Reply) -> bytes:
         """A reply when no command is owed one: the last words after a protocol

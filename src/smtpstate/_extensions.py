@@ -76,6 +76,8 @@ class Extensions:
     _ehlo_lines: tuple[tuple[str, ...], tuple[str, ...]] = field(
         init=False, repr=False, compare=False
     )
+    # The most any command line may exceed the 512-octet limit by (MAIL or RCPT).
+    _max_line_allowance: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.size is not None and (type(self.size) is not int or self.size < 0):
@@ -99,6 +101,8 @@ class Extensions:
                 raise ValueError(f"{mechanism!r} needs a name of 1 to 20 of A-Z 0-9 - _")
         lines = (tuple(self._keywords(False)), tuple(self._keywords(True)))
         object.__setattr__(self, "_ehlo_lines", lines)
+        allowance = max(self.line_allowance("MAIL"), self.line_allowance("RCPT"))
+        object.__setattr__(self, "_max_line_allowance", allowance)
 
     @property
     def mechanisms(self) -> dict[str, type[Mechanism]]:

@@ -1,8 +1,9 @@
 """The receive buffer: bytes in, CRLF-terminated lines out, never more than a
 limit held for one line.
 
-It remembers where its last search for CRLF stopped, so a line that arrives a
-byte at a time is scanned once, not once per byte (h11 does the same).
+Each search for CRLF starts at the beginning of the buffer: a line is at most
+the limit (about a kilobyte), so even one that arrives a byte at a time costs
+little to scan again, and the common case (whole lines) stays one ``find``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ LINE_TOO_LONG = _TooLong.LINE_TOO_LONG
 class ReceiveBuffer:
     def __init__(self) -> None:
         self.data = bytearray()
-        self._searched = 0  # bytes already known to hold no CRLF (but maybe a CR at the end)
         self._discarding = False  # inside a line that was too long: drop it up to its CRLF
 
     def __len__(self) -> int:
@@ -36,7 +36,6 @@ class ReceiveBuffer:
 
     def clear(self) -> None:
         self.data.clear()
-        self._searched = 0
         self._discarding = False
 
     def extract_line(self, limit: int) -> bytes | _TooLong | None:
@@ -48,19 +47,16 @@ class ReceiveBuffer:
         Only CRLF ends a line: a bare CR or LF stays in it for the caller to refuse.
         """
         data = self.data
-        searched = self._searched
-        end = data.find(b"\r\n", searched - 1 if searched else 0)
+        end = data.find(b"\r\n")
         if end < 0:
             if len(data) >= limit:
                 # Longer than allowed already: keep only a CR that may start the CRLF.
                 keep = 1 if data.endswith(b"\r") else 0
                 del data[: len(data) - keep]
                 self._discarding = True
-            self._searched = len(data)
             return None
         line = bytes(data[:end])
         del data[: end + 2]
-        self._searched = 0
         if self._discarding or end + 2 > limit:
             self._discarding = False
             return LINE_TOO_LONG
