@@ -57,6 +57,25 @@ from ._state import Greeting, Handshake, Outcome, ProxyReceived, State
 
 __all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
 
+# The states and outcomes as plain globals: in Python 3.11 reading a member as
+# ``State.READY`` runs a descriptor, ten times slower than reading a global,
+# and the hot path compares states on every command.
+PROXY_HEADER = State.PROXY_HEADER
+CONNECTED = State.CONNECTED
+REFUSED = State.REFUSED
+AWAIT_HELLO = State.AWAIT_HELLO
+READY = State.READY
+IN_MAIL = State.IN_MAIL
+HAS_RCPT = State.HAS_RCPT
+IN_DATA = State.IN_DATA
+IN_BDAT = State.IN_BDAT
+AUTH_EXCHANGE = State.AUTH_EXCHANGE
+TLS_PENDING = State.TLS_PENDING
+CLOSED = State.CLOSED
+ERROR = State.ERROR
+ACCEPT = Outcome.ACCEPT
+REJECT = Outcome.REJECT
+
 
 class Sentinel(enum.Enum):
     """What ``next_event`` returns when it has no event."""
@@ -97,18 +116,13 @@ _PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY"
 _OWN_PARSERS = frozenset({"AUTH", "XCLIENT", "XFORWARD"})
 # The verbs whose events _check_context looks at (any verb, for a non-ASCII line).
 _CONTEXT_VERBS = frozenset({"MAIL", "RCPT", "DATA"})
-# Hot-path identity checks read these globals (an Enum member is a slower lookup).
-_TLS_PENDING = State.TLS_PENDING
-_ERROR = State.ERROR
-_REFUSED = State.REFUSED
-_TRANSACTION_STATES = frozenset({State.IN_MAIL, State.HAS_RCPT, State.IN_DATA, State.IN_BDAT})
-_IDLE_STATES = frozenset({State.READY, State.AWAIT_HELLO})  # no transaction
+_TRANSACTION_STATES = frozenset({IN_MAIL, HAS_RCPT, IN_DATA, IN_BDAT})
+_IDLE_STATES = frozenset({READY, AWAIT_HELLO})  # no transaction
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 # The commands whose replies may go without an enhanced code (see _is_hello).
 _HELLO_LIKE: frozenset[type[Command]] = frozenset({Hello, Greeting, CommandRejected, XClient})
 # The commands that carry the engine's verdict on a body (see _check_verdict).
 _VERDICTS: frozenset[type[Command]] = frozenset({EndOfMessage, ChunkReceived})
-_ACCEPT = Outcome.ACCEPT
 
 # Lines that show an HTTP client (or a proxy abuser) at the SMTP port.
 _HTTP_VERBS = frozenset(
@@ -129,7 +143,7 @@ _NEED_TLS = frozenset({"MAIL", "AUTH", "VRFY", "EXPN", "HELP"})
 _NEED_AUTH = frozenset({"MAIL", "VRFY", "EXPN", "HELP"})
 
 REPLY_BAD_PROXY = Reply(421, "Bad PROXY protocol header, closing connection", "4.7.0")
-REPLY_TOO_MANY_ERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
+REPLY_TOO_MANYERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
 REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", "4.7.0")
 REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
 
@@ -212,7 +226,7 @@ class ServerConnection:
         self.rejected_count = 0
         # The longest command line any verb may send (MAIL and RCPT get more).
         self._longest_line = max_command_line + self.extensions._max_line_allowance
-        self._state = State.PROXY_HEADER if proxy_protocol else State.CONNECTED
+        self._state = PROXY_HEADER if proxy_protocol else CONNECTED
         self._awaiting: Command | None = None if proxy_protocol else _GREETING
         self._proxy: ProxyHeader | None = None
         self._chunk: _Chunk | None = None
@@ -288,7 +302,7 @@ class ServerConnection:
         if data:
             if self._eof:
                 raise RuntimeError("received data after the end of the stream")
-            if self._state is not _TLS_PENDING:
+            if self._state is not TLS_PENDING:
                 self._input += data
         else:
             self._eof = True
@@ -296,13 +310,13 @@ class ServerConnection:
     def next_event(self) -> Event | Sentinel:
         """The next event, or NEED_DATA, or PAUSED while a reply is owed."""
         if self._awaiting is not None:
-            if self._state is _ERROR:  # send() refused a reply (LocalProtocolError)
+            if self._state is ERROR:  # send() refused a reply (LocalProtocolError)
                 raise LocalProtocolError("the connection is in the ERROR state")
             return PAUSED
         try:
             return _READERS[self._state](self)
         except RemoteProtocolError as error:
-            self._state = State.ERROR
+            self._state = ERROR
             self._remote_error = error
             raise
 
@@ -331,7 +345,7 @@ class ServerConnection:
                 raise RemoteProtocolError("closed before the PROXY header ended", REPLY_BAD_PROXY)
             return NEED_DATA
         self._proxy = header
-        self._state = _state.next_state(self._state, ProxyReceived, Outcome.ACCEPT)
+        self._state = _state.next_state(self._state, ProxyReceived, ACCEPT)
         self._awaiting = _GREETING
         return header
 
@@ -372,7 +386,7 @@ class ServerConnection:
         if self._chunk is not None:  # a BDAT line's octets come before the next command
             return self._next_chunk_event(self._chunk)
         if self.max_errors is not None and self.rejected_count >= self.max_errors:
-            raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
+            raise RemoteProtocolError("too many errors", REPLY_TOO_MANYERRORS)
         line = self._buffer.extract_line(self._longest_line)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
@@ -418,8 +432,8 @@ class ServerConnection:
 
     def _client_closed(self) -> ConnectionClosed:
         previous = self._state
-        self._state = State.CLOSED
-        self._close(previous, mid_body=previous is State.IN_DATA or self._in_chunk())
+        self._state = CLOSED
+        self._close(previous, mid_body=previous is IN_DATA or self._in_chunk())
         self._buffer.clear()
         assert self._closed_event is not None
         return self._closed_event
@@ -439,7 +453,7 @@ class ServerConnection:
         ):
             # RFC 2920 3.1: the client sent ahead where it must wait for a reply.
             raise RemoteProtocolError(f"input sent ahead of the reply to {verb}", REPLY_EARLY_INPUT)
-        if self._state is _REFUSED and verb != "QUIT":
+        if self._state is REFUSED and verb != "QUIT":
             # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
             refusal = reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
             return self._bdat_command(argument, refusal) if verb == "BDAT" else refusal
@@ -534,7 +548,7 @@ class ServerConnection:
         return event
 
     def _out_of_sequence(self, verb: str, command_type: type[Command]) -> CommandRejected:
-        if command_type is DataStart and self._state is State.IN_MAIL and self._rejected_recipients:
+        if command_type is DataStart and self._state is IN_MAIL and self._rejected_recipients:
             # RFC 5321 3.3: after every RCPT was refused, DATA may get 554.
             return reject(verb, 554, "5.5.1", "No valid recipients")
         return reject(verb, 503, "5.5.1", _state.sequence_error(self._state, command_type))
@@ -580,11 +594,11 @@ class ServerConnection:
         if type(reply) is not Reply and not isinstance(reply, Reply):
             raise LocalProtocolError(f"send() takes a Reply, not {type(reply).__name__}")
         command = self._awaiting
-        if command is None or self._state is _ERROR:
+        if command is None or self._state is ERROR:
             return self._send_unowed(reply)
         kind = type(command)
         if reply.code in _state.ACCEPT_CODES[kind]:
-            outcome: Outcome | None = _ACCEPT
+            outcome: Outcome | None = ACCEPT
             if kind in _VERDICTS:
                 self._check_verdict(command, reply.code)
         else:
@@ -611,16 +625,16 @@ class ServerConnection:
         """The greeting and the HELO/EHLO replies carry no enhanced code (RFC
         2034 4); an accepted EHLO lists the extensions (RFC 5321 4.1.1.1)."""
         enhanced = self.extensions.enhanced_status_codes and not _is_hello(command, outcome)
-        if isinstance(command, Hello) and command.extended and outcome is Outcome.ACCEPT:
+        if isinstance(command, Hello) and command.extended and outcome is ACCEPT:
             return reply.to_bytes(enhanced, self._ehlo_keywords())
         return reply.to_bytes(enhanced)
 
     def _send_unowed(self, reply: Reply) -> bytes:
         """A reply when no command is owed one: the last words after a protocol
         error, or a 421 that closes the session."""
-        if self._state is _ERROR:
+        if self._state is ERROR:
             return self._send_final(reply)
-        if reply.code in _SESSION_REPLY_CODES and self._state is not State.CLOSED:
+        if reply.code in _SESSION_REPLY_CODES and self._state is not CLOSED:
             # RFC 5321 3.8: the server may close with 421 at any time (a
             # timeout, a shutdown), even when no command is waiting.
             data = reply.to_bytes(self.extensions.enhanced_status_codes)
@@ -646,7 +660,7 @@ class ServerConnection:
         return reply.to_bytes(self.extensions.enhanced_status_codes)
 
     def _fail(self, message: str) -> NoReturn:
-        self._state = State.ERROR
+        self._state = ERROR
         raise LocalProtocolError(message)
 
     def _owe(self, event: Command) -> Command:
@@ -666,18 +680,18 @@ class ServerConnection:
         if code // 100 in (4, 5) and type(command) not in _state.MUST_ACCEPT:
             if isinstance(command, Greeting) and code not in _state.GREETING_REJECT_CODES:
                 self._fail(f"the greeting must be 220, 554 or 421, not {code}")
-            return Outcome.REJECT
+            return REJECT
         self._fail(f"{code} is not a valid reply to {_describe(command)}")
 
     def tls_established(self) -> None:
         """The adapter finished the TLS handshake after the 220 to STARTTLS.
         The session starts again and forgets all it learnt (RFC 3207 4.2)."""
-        if self._state is not State.TLS_PENDING:
+        if self._state is not TLS_PENDING:
             raise LocalProtocolError(
                 f"tls_established() in state {self._state.name}, not TLS_PENDING"
             )
         self._tls_active = True
-        self._apply(Handshake(), Outcome.ACCEPT)
+        self._apply(Handshake(), ACCEPT)
 
     def _apply(self, command: Command | None, outcome: Outcome | None) -> None:
         """Move along the table and keep the session's bookkeeping."""
@@ -685,20 +699,20 @@ class ServerConnection:
         if command is None or outcome is None:  # 421: the server closes (RFC 5321 3.8)
             # Only an unsolicited 421 can cut a body off: a reply to the end of a
             # body answers a complete one.
-            mid_body = command is None and (previous is State.IN_DATA or self._in_chunk())
-            self._state = State.CLOSED
+            mid_body = command is None and (previous is IN_DATA or self._in_chunk())
+            self._state = CLOSED
             self._close(previous, mid_body)
             return
         state = self._state = _state.next_state(previous, type(command), outcome)
-        if state is State.CLOSED:
+        if state is CLOSED:
             # QUIT inside a transaction abandons it; a reply to the end of a
             # body answers a complete body.
             self._close(previous, mid_body=False)
             return
         learn = _LEARN.get(type(command))
         if learn is not None:
-            learn(self, command, outcome is Outcome.ACCEPT)
-        if state is not State.AUTH_EXCHANGE:
+            learn(self, command, outcome is ACCEPT)
+        if state is not AUTH_EXCHANGE:
             self._mechanism = None
         if state in _IDLE_STATES and (previous in _TRANSACTION_STATES or self._rejected_recipients):
             self._utf8_transaction = False
@@ -823,7 +837,7 @@ def _is_hello(command: Command, outcome: Outcome | None) -> bool:
     if isinstance(command, CommandRejected):
         return command.command in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
     if kind is XClient:
-        return outcome is Outcome.ACCEPT  # XCLIENT's 220 is a greeting; a refusal is not
+        return outcome is ACCEPT  # XCLIENT's 220 is a greeting; a refusal is not
     return False
 
 
