@@ -468,7 +468,7 @@ class ServerConnection:
             gated = self._gate(verb, argument)
             if gated is not None:
                 return gated
-        if not _state.allowed(self._state, command_type):
+        if command_type not in _state.IN_SEQUENCE[self._state]:
             return self._out_of_sequence(verb, command_type)  # RFC 5321 4.1.4
         if self.require_tls and verb in _NEED_TLS and not self._tls_active:
             return reject(verb, 530, "5.7.0", "Must issue a STARTTLS command first")
