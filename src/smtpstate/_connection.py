@@ -173,6 +173,50 @@ class ServerConnection:
     greeting (220, or 554 to refuse, or 421) is owed first.
     """
 
+    # Slots: a connection is made per session and its attributes are read on
+    # every command; slots make both cheaper. Subclass to add attributes.
+    __slots__ = (
+        "__weakref__",
+        "_authenticated",
+        "_awaiting",
+        "_bdat_size",
+        "_binarymime",
+        "_buffer",
+        "_chunk",
+        "_closed_event",
+        "_data_reader",
+        "_eof",
+        "_extended",
+        "_final_reply_sent",
+        "_input",
+        "_lmtp_replies_owed",
+        "_longest_line",
+        "_mechanism",
+        "_proxy",
+        "_recipient_list",
+        "_recipients",
+        "_rejected_recipients",
+        "_remote_error",
+        "_state",
+        "_tls_active",
+        "_utf8_transaction",
+        "bad_line_endings",
+        "extensions",
+        "hostname",
+        "lmtp",
+        "long_lines",
+        "max_command_line",
+        "max_errors",
+        "max_recipients",
+        "max_text_line",
+        "rejected_count",
+        "require_auth",
+        "require_tls",
+        "strict_pipelining",
+        "xclient",
+        "xforward",
+    )
+
     def __init__(
         self,
         hostname: str = "localhost",
