@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smtpstate import RemoteProtocolError
-from smtpstate._data import END, DataReader
+from smtpstate._data import _BAD_LINE_ENDING, END, DataReader, _has_bad_line_ending
 from smtpstate._receivebuffer import ReceiveBuffer
 
 
@@ -217,3 +217,12 @@ def test_long_line_without_lf_across_held_segments() -> None:
     assert r.read(buf) == b"x" * 999  # delivery stops before the octet over the limit
     buf.append(b"y" * 5000)
     assert r.read(buf) == b"" and r.long_lines
+
+
+@given(
+    st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b"\0", b"a", b"."]), max_size=30).map(b"".join)
+)
+def test_bad_line_ending_check_agrees_with_the_pattern(segment: bytes) -> None:
+    """The fast check (splitlines, rejoined with CRLF) finds a fault exactly
+    when the regular expression that locates the first fault finds one."""
+    assert _has_bad_line_ending(segment) == (_BAD_LINE_ENDING.search(segment) is not None)
