@@ -21,6 +21,8 @@ LINE_TOO_LONG = _TooLong.LINE_TOO_LONG
 
 
 class ReceiveBuffer:
+    __slots__ = ("_discarding", "data")
+
     def __init__(self) -> None:
         self.data = bytearray()
         self._discarding = False  # inside a line that was too long: drop it up to its CRLF
