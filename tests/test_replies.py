@@ -100,3 +100,14 @@ def test_any_text_fits_in_512_octet_lines(text: str) -> None:
     for line in wire.split(b"\r\n")[:-1]:
         assert len(line) + 2 <= 512
         assert line[:3] == b"550"
+
+
+def test_renderings_are_kept_up_to_a_bound() -> None:
+    """A Reply keeps its wire bytes per (enhanced, extra lines), so a constant
+    sent again costs a lookup; past a few renderings it renders each time,
+    with the same bytes, so an application cannot make it grow."""
+    reply = Reply(250, "bench")
+    renderings = [reply.to_bytes(False, [f"KEYWORD{i}"]) for i in range(20)]
+    assert renderings[19] == b"250-bench\r\n250 KEYWORD19\r\n"
+    assert [reply.to_bytes(False, [f"KEYWORD{i}"]) for i in range(20)] == renderings
+    assert reply.to_bytes(True, ("A", "B")) == b"250-2.0.0 bench\r\n250-2.0.0 A\r\n250 2.0.0 B\r\n"
