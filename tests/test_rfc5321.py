@@ -188,6 +188,25 @@ def test_4_1_4_data_before_an_accepted_rcpt_gets_503() -> None:
     assert rejections(events) == [("DATA", 503), ("DATA", 503)]
 
 
+def test_4_1_1_4_a_refused_data_starts_no_body() -> None:
+    """When the server refuses DATA (here 451), no body follows: the next line
+    is a command again, and the transaction stays open for another DATA."""
+
+    refused = []
+
+    def answer(event: Event) -> Reply:
+        if isinstance(event, DataStart) and not refused:
+            refused.append(event)
+            return Reply(451, "try again")
+        return default_answer(event)
+
+    conn, events, out = session(EHLO_MAIL + b"DATA\r\nNOOP\r\nDATA\r\nhi\r\n.\r\n", answer=answer)
+    assert codes(out) == [250, 250, 250, 451, 250, 354, 250]
+    assert isinstance(events[4], Noop)
+    assert body_of(events) == b"hi\r\n"
+    assert conn.state is State.READY
+
+
 def test_3_3_data_after_every_rcpt_was_refused_gets_554() -> None:
     """When all RCPTs were rejected, DATA MAY get 554 "no valid recipients"."""
 

@@ -875,14 +875,11 @@ def _chunk_size(verb: str, argument: str) -> int:
 
 def _is_hello(command: Command, outcome: Outcome | None) -> bool:
     """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
-    kind = type(command)
-    if kind is Hello or kind is Greeting:
-        return True
     if isinstance(command, CommandRejected):
         return command.command in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
-    if kind is XClient:
+    if type(command) is XClient:
         return outcome is ACCEPT  # XCLIENT's 220 is a greeting; a refusal is not
-    return False
+    return type(command) in (Hello, Greeting)
 
 
 def _describe(command: Command) -> str:
