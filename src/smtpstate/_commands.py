@@ -56,6 +56,17 @@ _TO = re.compile("TO: *", re.IGNORECASE)
 _SASL_MECH = re.compile("[A-Za-z0-9_-]{1,20}")
 _IPV4_LITERAL = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
+# Fast paths for the shapes nearly every client sends: a plain ASCII domain
+# after HELO/EHLO, and "FROM:<local@domain>" or "TO:<local@domain>" with plain
+# ASCII parts, then nothing or a space (and parameters). They match only what
+# the full grammar accepts, with the same groups, so a match can become the
+# event at once. Everything else, and every error, takes the full parser
+# (tests/test_parse_fast_path.py checks that both give the same answer).
+_SIMPLE_DOMAIN = re.compile(_abnf.SIMPLE_DOMAIN)
+_SIMPLE_ADDRESS = f"<(({_abnf.SIMPLE_LOCAL_PART})@({_abnf.SIMPLE_DOMAIN}))>(?= |\\Z)"
+_SIMPLE_MAIL = re.compile(f"(?i:FROM): *{_SIMPLE_ADDRESS}")
+_SIMPLE_RCPT = re.compile(f"(?i:TO): *{_SIMPLE_ADDRESS}")
+
 
 def reject(command: str, code: int, enhanced: str, reason: str) -> CommandRejected:
     """A refused command with its suggested reply."""
@@ -66,6 +77,13 @@ def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
     """Cut a command line (without its CRLF) into an upper-cased verb and its
     argument, decoding strictly: ASCII, or UTF-8 (whether UTF-8 is allowed where
     it stands is checked later)."""
+    if line.isascii():
+        # The common case, checked at once: in ASCII, isprintable() is false
+        # exactly for the C0 controls and DEL, CR and LF among them.
+        text = line.decode("ascii")
+        if text.isprintable():
+            verb, _, argument = text.partition(" ")
+            return verb.upper(), argument
     if b"\r" in line or b"\n" in line:
         # RFC 5321 2.3.8: only CRLF ends a line; a bare CR or LF is not text.
         return reject(_verb_hint(line), 500, "5.5.2", "Bare CR or LF in command line")
@@ -92,6 +110,8 @@ def parse_arguments(verb: str, argument: str) -> Command:
 
 def _hello(verb: str, argument: str) -> Command:
     domain = argument.strip(" ")
+    if _SIMPLE_DOMAIN.fullmatch(domain):
+        return Hello(domain=domain, extended=verb != "HELO")
     if not domain:
         return reject(verb, 501, "5.5.4", f"{verb} needs a domain name or address literal")
     if not _abnf.HELLO_DOMAIN.fullmatch(domain) or (
@@ -103,6 +123,9 @@ def _hello(verb: str, argument: str) -> Command:
 
 
 def _mail(verb: str, argument: str) -> Command:
+    simple = _simple_path(verb, argument, _SIMPLE_MAIL.match(argument))
+    if simple is not None:
+        return MailFrom(reverse_path=simple[0], params=simple[1])
     prefix = _FROM.match(argument)
     if prefix is None:
         return reject(verb, 501, "5.5.2", "Syntax: MAIL FROM:<address>")
@@ -119,6 +142,9 @@ def _mail(verb: str, argument: str) -> Command:
 
 
 def _rcpt(verb: str, argument: str) -> Command:
+    simple = _simple_path(verb, argument, _SIMPLE_RCPT.match(argument))
+    if simple is not None:
+        return RcptTo(forward_path=simple[0], params=simple[1])
     prefix = _TO.match(argument)
     if prefix is None:
         return reject(verb, 501, "5.5.2", "Syntax: RCPT TO:<address>")
@@ -136,6 +162,23 @@ def _rcpt(verb: str, argument: str) -> Command:
     if isinstance(mailbox, CommandRejected):
         return mailbox
     return RcptTo(forward_path=mailbox, params=params)
+
+
+def _simple_path(
+    verb: str, argument: str, simple: re.Match[str] | None
+) -> tuple[Mailbox, dict[str, str | None]] | None:
+    """The mailbox and parameters of a fast-path match, or None when the full
+    parser must decide (no match, a length over its limit, a bad parameter)."""
+    if simple is None:
+        return None
+    text, local, domain = simple.groups()
+    # ASCII: one octet a character. The path has its brackets around the text.
+    if len(local) > MAX_LOCAL_PART or len(domain) > MAX_DOMAIN or len(text) + 2 > MAX_PATH:
+        return None
+    params = _parameters(verb, argument[simple.end() :])
+    if isinstance(params, CommandRejected):
+        return None
+    return Mailbox(local_part=local, domain=domain, text=text), params
 
 
 def _path_and_params(
@@ -161,6 +204,8 @@ def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected
     """RFC 5321 4.1.2: Mail-parameters = esmtp-param *(SP esmtp-param),
     esmtp-param = esmtp-keyword ["=" esmtp-value]. Keywords are upper-cased."""
     params: dict[str, str | None] = {}
+    if not text:  # the common case
+        return params
     for item in text.split(" "):
         if not item:  # tolerate runs of spaces between parameters
             continue
@@ -226,6 +271,16 @@ def _no_argument(event: Command) -> Callable[[str, str], Command]:
     return parse
 
 
+_BARE_NOOP = Noop(argument="")
+
+
+def _noop(verb: str, argument: str) -> Command:
+    """NOOP's argument is ignored (RFC 5321 4.1.1.9); most clients send none,
+    and then one frozen instance serves every session."""
+    argument = argument.strip(" ")
+    return Noop(argument=argument) if argument else _BARE_NOOP
+
+
 def _needs_argument(verb: str, argument: str) -> Command:
     """VRFY and EXPN need a string (RFC 5321 4.1.1.6, 4.1.1.7)."""
     argument = argument.strip(" ")
@@ -246,7 +301,7 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "RSET": _no_argument(Reset()),
     "QUIT": _no_argument(Quit()),
     "STARTTLS": _no_argument(StartTLS()),  # RFC 3207 4: 501 for an argument
-    "NOOP": lambda verb, argument: Noop(argument=argument.strip(" ")),
+    "NOOP": _noop,
     "HELP": lambda verb, argument: Help(argument=argument.strip(" ")),
     "VRFY": _needs_argument,
     "EXPN": _needs_argument,
