@@ -143,7 +143,7 @@ _NEED_TLS = frozenset({"MAIL", "AUTH", "VRFY", "EXPN", "HELP"})
 _NEED_AUTH = frozenset({"MAIL", "VRFY", "EXPN", "HELP"})
 
 REPLY_BAD_PROXY = Reply(421, "Bad PROXY protocol header, closing connection", "4.7.0")
-REPLY_TOO_MANYERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
+REPLY_TOO_MANY_ERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
 REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", "4.7.0")
 REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
 
@@ -430,7 +430,7 @@ class ServerConnection:
         if self._chunk is not None:  # a BDAT line's octets come before the next command
             return self._next_chunk_event(self._chunk)
         if self.max_errors is not None and self.rejected_count >= self.max_errors:
-            raise RemoteProtocolError("too many errors", REPLY_TOO_MANYERRORS)
+            raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
         line = self._buffer.extract_line(self._longest_line)
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
