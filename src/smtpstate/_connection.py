@@ -431,7 +431,8 @@ class ServerConnection:
             return self._next_chunk_event(self._chunk)
         if self.max_errors is not None and self.rejected_count >= self.max_errors:
             raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
-        line = self._buffer.extract_line(self._longest_line)
+        # An empty buffer is the usual case after a reply: no search needed.
+        line = self._buffer.extract_line(self._longest_line) if self._input else None
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
         limit = self.max_command_line
@@ -785,7 +786,9 @@ class ServerConnection:
             self._extended = command.extended
 
     def _learn_mail(self, command: MailFrom, accepted: bool) -> None:
-        if accepted:
+        # Both flags are False outside a transaction (see _apply): only
+        # parameters can set them.
+        if accepted and command.params:
             self._utf8_transaction = command.smtputf8
             self._binarymime = command.body == "BINARYMIME"
 
