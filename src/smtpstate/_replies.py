@@ -44,7 +44,7 @@ class Reply:
     lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
     # The wire bytes, made on first use and kept by (enhanced codes, extra lines):
     # applications send the same Reply constants again and again, EHLO's too.
-    _wire: dict[tuple[bool, tuple[str, ...]], bytes] = field(
+    _wire: dict[bool | tuple[bool, tuple[str, ...]], bytes] = field(
         init=False, repr=False, compare=False
     )
 
@@ -85,10 +85,11 @@ class Reply:
         start of every line; ``extra_lines`` come after the text (EHLO keywords).
         Lines too long for 512 octets are split at spaces where possible.
         """
-        key = (bool(enhanced_codes), tuple(extra_lines))
+        # Keyed by the flag alone when there are no extra lines: the usual case.
+        key = (enhanced_codes, tuple(extra_lines)) if extra_lines else enhanced_codes
         wire = self._wire.get(key)
         if wire is None:
-            wire = self._render(*key)
+            wire = self._render(bool(enhanced_codes), extra_lines)
             if len(self._wire) < _MAX_RENDERINGS:
                 self._wire[key] = wire
         return wire
