@@ -1,0 +1,114 @@
+"""Two costs of a W1 session that engine work cannot remove, beside the baseline's.
+
+    python benchmarks/floors.py
+
+- **API**: the sink application of ``impls.py`` driving a stand-in connection
+  that does no protocol work: each ``receive_data`` queues the events a real
+  connection would give for that feed (made once, in advance), ``next_event``
+  pops them and ``send`` returns canned bytes. What remains is the cost of the
+  calls the API needs (receive, next event until NEED_DATA, send) and of the
+  application's dispatch.
+- **events**: building the events one W1 session yields (frozen dataclasses).
+
+Both are printed next to the baseline's cost of a whole W1 session, measured
+in the same run (min over repeats: the machine is shared). See
+docs/performance.md, "Why W1 and W4 stay near 5x".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import timeit
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import impls
+import run
+
+import smtpstate as st
+
+MAILBOX = st.Mailbox(local_part="a", domain="example.org", text="a@example.org")
+# The events of one W1 session, feed by feed (EHLO, MAIL, RCPT, DATA, body, QUIT).
+EVENTS_BY_FEED: list[list[Any]] = [
+    [st.Hello(domain="client.example.org", extended=True)],
+    [st.MailFrom(reverse_path=MAILBOX)],
+    [st.RcptTo(forward_path=MAILBOX)],
+    [st.DataStart()],
+    [st.MessageData(data=b"x"), st.EndOfMessage(size=1)],
+    [st.Quit(), st.ConnectionClosed(mid_transaction=False, mid_body=False)],
+]
+WIRE = b"250 OK\r\n"
+
+
+class StandIn:
+    """A connection that does no protocol work: see the module docstring."""
+
+    def __init__(self, hostname: str) -> None:
+        self.feeds = 0
+        self.pending: list[Any] = []
+
+    def receive_data(self, data: bytes) -> None:
+        self.pending = list(EVENTS_BY_FEED[self.feeds])
+        self.feeds += 1
+
+    def next_event(self) -> Any:
+        return self.pending.pop(0) if self.pending else st.NEED_DATA
+
+    def send(self, reply: st.Reply) -> bytes:
+        return WIRE
+
+
+def build_w1_events() -> None:
+    st.Hello(domain="client.example.org", extended=True)
+    st.MailFrom(
+        reverse_path=st.Mailbox(
+            local_part="sender", domain="example.org", text="sender@example.org"
+        ),
+        params={},
+    )
+    st.RcptTo(
+        forward_path=st.Mailbox(
+            local_part="recipient", domain="example.net", text="recipient@example.net"
+        ),
+        params={},
+    )
+    st.MessageData(data=b"x")
+    st.EndOfMessage(size=1000)
+    st.ConnectionClosed(mid_transaction=False, mid_body=False)
+
+
+def main() -> None:
+    body, _ = run.make_body(1000, seed=1)
+    sessions = [[*run.COMMANDS, body + b".\r\n", run.QUIT]] * 2000
+    baseline = impls.Baseline()
+    stand_in = impls.Smtpstate()
+    stand_in.smtpstate = type(
+        "StandInModule", (), {**{name: getattr(st, name) for name in st.__all__}}
+    )
+    stand_in.smtpstate.ServerConnection = StandIn
+    real = impls.Smtpstate()
+    times: dict[str, list[float]] = {"baseline": [], "API": [], "smtpstate": []}
+    for _ in range(15):
+        for name, driver in (("baseline", baseline), ("API", stand_in), ("smtpstate", real)):
+            started = time.perf_counter()
+            driver.run(sessions)
+            times[name].append((time.perf_counter() - started) / len(sessions))
+    events = min(timeit.repeat(build_w1_events, number=20000, repeat=7)) / 20000
+    base = min(times["baseline"])
+    rows = [
+        ("baseline, whole W1 session", base),
+        ("API alone (stand-in connection)", min(times["API"])),
+        ("the events of one session", events),
+        ("smtpstate, whole W1 session", min(times["smtpstate"])),
+    ]
+    print("| cost per W1 session | µs | / baseline |")
+    print("|---|---:|---:|")
+    for label, seconds in rows:
+        print(f"| {label} | {seconds * 1e6:.2f} | {seconds / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
