@@ -336,6 +336,12 @@ def main() -> None:
     parser.add_argument("--skip-mem", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument(
+        "--loadgen",
+        choices=("auto", "bundled", "smtp-source"),
+        default="auto",
+        help="E2E load generator: Postfix's smtp-source where installed (auto), or not",
+    )
+    parser.add_argument(
         "--mem-child", nargs=3, metavar=("IMPL", "MODE", "CHUNKS"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -348,6 +354,8 @@ def main() -> None:
     drivers = [cls() for cls in impls.ALL if cls.available()]
     missing = [cls.name for cls in impls.ALL if not cls.available()]
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    if args.loadgen != "auto":
+        command += f" --loadgen {args.loadgen}"
     out = [
         f"Command: `{command}`  ",
         f"Date: {datetime.date.today().isoformat()}  ",
@@ -378,7 +386,7 @@ def main() -> None:
     if not args.skip_e2e:
         print("E2E over loopback ...", file=sys.stderr, flush=True)
         out += ["", "### E2E over 127.0.0.1", ""]
-        out.append(e2e.run_all(quick=args.quick))
+        out.append(e2e.run_all(quick=args.quick, loadgen=args.loadgen))
 
     out += ["", f"Total time of this run: {time.perf_counter() - started:.0f} s"]
     print("\n".join(out))
