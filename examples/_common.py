@@ -22,7 +22,7 @@ import ssl
 import sys
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from mailbox import Maildir
 from typing import Any, BinaryIO
@@ -101,6 +101,7 @@ REPLY_OK = Reply(250, "OK", "2.0.0")
 REPLY_SENDER_OK = Reply(250, "Sender OK", "2.1.0")
 REPLY_RECIPIENT_OK = Reply(250, "Recipient OK", "2.1.5")
 REPLY_START_DATA = Reply(354, "End data with <CR><LF>.<CR><LF>")
+REPLY_NOT_IMPLEMENTED = Reply(502, "Command not implemented", "5.5.1")
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,9 @@ def make_maildir(path: str) -> None:
 _counter = itertools.count(1)
 # Queue ids: 16 hex digits, a random half per process and a counter (cheaper than
 # a uuid4 per message, which asks the kernel for randomness every time).
+# Read for every event: in Python 3.11 ``State.IN_DATA`` is a descriptor call,
+# ten times the cost of a global.
+_IN_DATA, _TLS_PENDING = State.IN_DATA, State.TLS_PENDING
 _queue_prefix = os.urandom(4).hex().upper()
 _queue_counter = itertools.count(1)
 _host_part = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
@@ -590,23 +594,26 @@ class Session:
         self._body_deadline: float | None = None  # time.monotonic() when the body must end
         self._body_started = False
         self._reply_to_body = False  # the unwritten replies answer a message's end
+        # RFC 5321 4.5.3.2: the timeout of each phase by the engine's state (the
+        # body's depends on the message deadline; other states wait for a command).
+        self._timeouts = {
+            State.IN_MAIL: config.mail_timeout,
+            State.HAS_RCPT: config.rcpt_timeout,
+            State.PROXY_HEADER: config.initial_timeout,
+            State.CONNECTED: config.initial_timeout,
+            State.AWAIT_HELLO: config.initial_timeout,
+        }
 
     @property
     def timeout(self) -> float:
         """How long the next read may take: the RFC 5321 4.5.3.2 timeout of the
         phase, and inside a body no longer than the message deadline allows."""
         c, state = self.config, self.conn.state
-        if state is State.IN_DATA:
+        if state is _IN_DATA:
             block = c.data_timeout if self._body_started else c.data_init_timeout
             left = (self._body_deadline or 0.0) - time.monotonic()
             return max(0.001, min(block, left))
-        if state is State.IN_MAIL:
-            return c.mail_timeout
-        if state is State.HAS_RCPT:
-            return c.rcpt_timeout
-        if state in (State.PROXY_HEADER, State.CONNECTED, State.AWAIT_HELLO):
-            return c.initial_timeout
-        return c.idle_timeout
+        return self._timeouts.get(state, c.idle_timeout)
 
     @property
     def write_timeout(self) -> float:
@@ -625,7 +632,7 @@ class Session:
         """Set once the 220 to STARTTLS is sent (the engine is in TLS_PENDING): the
         adapter writes out its replies, runs the handshake with this context, then
         calls ``conn.tls_established()``. See docs/tls-auth.md."""
-        return self.config.tls if self.conn.state is State.TLS_PENDING else None
+        return self.config.tls if self.conn.state is _TLS_PENDING else None
 
     def greeting(self) -> bytes:
         """The 220 owed first; empty with ``--proxy-protocol``, where the PROXY
@@ -753,71 +760,86 @@ class Session:
         ]
 
     def _decide(self, event: Event) -> Reply:
-        host = self.config.hostname
-        if isinstance(event, (CommandRejected, UnknownCommand, AuthChallenge)):
-            return event.reply  # AuthChallenge: the engine's 334, to pass on
-        if isinstance(event, StartTLS):  # only offered with --tls-cert
+        """The reply to one command: the method _DECISIONS names for its type."""
+        decide = _DECISIONS.get(type(event))
+        return decide(self, event) if decide is not None else REPLY_NOT_IMPLEMENTED
+
+    def _pass_on(self, event: CommandRejected | UnknownCommand | AuthChallenge) -> Reply:
+        return event.reply  # the engine's refusal, or (AuthChallenge) its 334
+
+    def _on_starttls(self, event: StartTLS) -> Reply:  # only offered with --tls-cert
+        self._new_transaction()
+        return Reply(220, "Ready to start TLS", "2.0.0")
+
+    def _on_proxy(self, event: ProxyHeader) -> Reply:  # --proxy-protocol: now the greeting
+        self._proxied(event)
+        return self._greeting()
+
+    def _on_xclient(self, event: XClient) -> Reply:
+        """--xclient-trusted: the session starts again as the client it names."""
+        self._new_transaction()
+        client = self.client.relayed(event.attributes, f"XCLIENT from {self._speaker.literal()}")
+        self.client, self._forward = replace(client, helo=None), None
+        self._helo = client.helo or ""  # until the next EHLO
+        return self._greeting()
+
+    def _on_xforward(self, event: XForward) -> Reply:  # for the next transaction only
+        via = f"XFORWARD from {self._speaker.literal()}"
+        self._forward = (self._forward or self.client).relayed(event.attributes, via)
+        return REPLY_OK
+
+    def _on_hello(self, event: Hello) -> Reply:
+        self._new_transaction()
+        self._forward = None
+        self._helo, self._extended = event.domain, event.extended
+        return Reply(250, f"{self.config.hostname} greets {event.domain}")
+
+    def _on_mail(self, event: MailFrom) -> Reply:
+        self._new_transaction()
+        self._sender = event
+        return REPLY_SENDER_OK
+
+    def _on_rcpt(self, event: RcptTo) -> Reply:
+        self._recipients.append(event)
+        return REPLY_RECIPIENT_OK
+
+    def _on_data(self, event: DataStart) -> Reply:
+        if (failed := self._open_spool()) is not None:
+            return failed
+        self._body_deadline = time.monotonic() + self.config.message_deadline
+        self._body_started = False
+        return REPLY_START_DATA
+
+    def _on_chunk(self, event: ChunkReceived) -> Reply:  # --chunking: BDAT without LAST
+        failed = event.reply or self._open_spool()
+        if failed is not None:  # RFC 3030 2: the transaction fails
             self._new_transaction()
-            return Reply(220, "Ready to start TLS", "2.0.0")
-        if isinstance(event, Authenticate):
-            return self._authenticate(event)
-        if isinstance(event, ProxyHeader):  # --proxy-protocol: now the greeting
-            self._proxied(event)
-            return self._greeting()
-        if isinstance(event, XClient):  # --xclient-trusted: the session starts again
-            self._new_transaction()
-            client = self.client.relayed(
-                event.attributes, f"XCLIENT from {self._speaker.literal()}"
-            )
-            self.client, self._forward = replace(client, helo=None), None
-            self._helo = client.helo or ""  # until the next EHLO
-            return self._greeting()
-        if isinstance(event, XForward):  # for the next transaction only
-            via = f"XFORWARD from {self._speaker.literal()}"
-            self._forward = (self._forward or self.client).relayed(event.attributes, via)
-            return REPLY_OK
-        if isinstance(event, Hello):
-            self._new_transaction()
-            self._forward = None
-            self._helo, self._extended = event.domain, event.extended
-            return Reply(250, f"{host} greets {event.domain}")
-        if isinstance(event, MailFrom):
-            self._new_transaction()
-            self._sender = event
-            return REPLY_SENDER_OK
-        if isinstance(event, RcptTo):
-            self._recipients.append(event)
-            return REPLY_RECIPIENT_OK
-        if isinstance(event, DataStart):
-            if (failed := self._open_spool()) is not None:
-                return failed
-            self._body_deadline = time.monotonic() + self.config.message_deadline
-            self._body_started = False
-            return REPLY_START_DATA
-        if isinstance(event, ChunkReceived):  # --chunking: BDAT without LAST
-            failed = event.reply or self._open_spool()
-            if failed is not None:  # RFC 3030 2: the transaction fails
-                self._new_transaction()
-                return failed
-            return Reply(250, f"{event.size} octets received", "2.0.0")
-        if isinstance(event, EndOfMessage):
-            self._reply_to_body = True
-            return self._end_of_message(event)
-        if isinstance(event, Reset):
-            self._new_transaction()
-            self._forward = None
-            return REPLY_OK
-        if isinstance(event, Noop):
-            return REPLY_OK
-        if isinstance(event, Quit):
-            return Reply(221, f"{host} closing connection", "2.0.0")
-        if isinstance(event, Verify):
-            return Reply(252, "Cannot VRFY user, but will accept message", "2.5.0")
-        if isinstance(event, Expand):
-            return Reply(252, "Cannot EXPN", "2.5.0")
-        if isinstance(event, Help):
-            return Reply(214, "See RFC 5321", "2.0.0")
-        return Reply(502, "Command not implemented", "5.5.1")
+            return failed
+        return Reply(250, f"{event.size} octets received", "2.0.0")
+
+    def _on_end(self, event: EndOfMessage) -> Reply:
+        self._reply_to_body = True
+        return self._end_of_message(event)
+
+    def _on_reset(self, event: Reset) -> Reply:
+        self._new_transaction()
+        self._forward = None
+        return REPLY_OK
+
+    def _on_noop(self, event: Noop) -> Reply:
+        return REPLY_OK
+
+    def _on_quit(self, event: Quit) -> Reply:
+        return Reply(221, f"{self.config.hostname} closing connection", "2.0.0")
+
+    def _on_verify(self, event: Verify) -> Reply:
+        return Reply(252, "Cannot VRFY user, but will accept message", "2.5.0")
+
+    def _on_expand(self, event: Expand) -> Reply:
+        return Reply(252, "Cannot EXPN", "2.5.0")
+
+    def _on_help(self, event: Help) -> Reply:
+        return Reply(214, "See RFC 5321", "2.0.0")
 
     def _authenticate(self, event: Authenticate) -> Reply:
         """Check the credentials against --auth. ``check_password`` compares in
@@ -905,3 +927,28 @@ class Session:
                 line += f" ORCPT={_xtext(address_type)};{_xtext(address)}"
             lines.append(line)
         return "".join(f"{line}\r\n" for line in lines)
+
+
+# The example's answer to each kind of command (anything else: 502).
+_DECISIONS: dict[type[Event], Callable[[Session, Any], Reply]] = {
+    CommandRejected: Session._pass_on,
+    UnknownCommand: Session._pass_on,
+    AuthChallenge: Session._pass_on,
+    StartTLS: Session._on_starttls,
+    Authenticate: Session._authenticate,
+    ProxyHeader: Session._on_proxy,
+    XClient: Session._on_xclient,
+    XForward: Session._on_xforward,
+    Hello: Session._on_hello,
+    MailFrom: Session._on_mail,
+    RcptTo: Session._on_rcpt,
+    DataStart: Session._on_data,
+    ChunkReceived: Session._on_chunk,
+    EndOfMessage: Session._on_end,
+    Reset: Session._on_reset,
+    Noop: Session._on_noop,
+    Quit: Session._on_quit,
+    Verify: Session._on_verify,
+    Expand: Session._on_expand,
+    Help: Session._on_help,
+}
