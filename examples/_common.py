@@ -207,8 +207,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         p.error("--max-recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
     if args.max_message_size < 0:
         p.error("--max-message-size must be 0 (no limit) or more")
-    timeouts = (args.idle_timeout, args.data_timeout, args.initial_timeout, args.mail_timeout)
-    timeouts += (args.rcpt_timeout, args.data_init_timeout, args.data_term_timeout)
+    timeouts = [args.idle_timeout, args.data_timeout, args.initial_timeout, args.mail_timeout]
+    timeouts += [args.rcpt_timeout, args.data_init_timeout, args.data_term_timeout]
     if min(timeouts) <= 0 or args.message_deadline <= 0:
         p.error("timeouts must be positive")
     if args.max_errors < 0:
