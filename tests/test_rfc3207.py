@@ -232,6 +232,21 @@ def test_4_require_tls_answers_mail_and_auth_with_530() -> None:
     assert conn.state is State.IN_MAIL
 
 
+def test_4_2_auth_is_offered_only_under_tls_when_tls_is_required() -> None:
+    """The EHLO list may differ before and after TLS; with TLS required, AUTH
+    (which would get 530) is offered only after the handshake."""
+    extensions = Extensions(starttls=True, auth=("PLAIN", "CRAM-MD5"), auth_without_tls=True)
+    conn = new_conn(extensions=extensions, require_tls=True)
+    _, out = drive(conn, EHLO)
+    assert b"STARTTLS" in out and b"AUTH" not in out
+    drive(conn, b"STARTTLS\r\n")
+    conn.tls_established()
+    _, out = drive(conn, EHLO)
+    assert b"250-AUTH PLAIN CRAM-MD5\r\n" in out
+    _, out = drive(new_conn(extensions=extensions), EHLO)  # TLS not required: offered
+    assert b"250-AUTH PLAIN CRAM-MD5\r\n" in out
+
+
 def test_4_quit_works_while_tls_is_required() -> None:
     """QUIT is never refused for want of TLS."""
     conn = new_conn(extensions=TLS, require_tls=True)

@@ -689,6 +689,9 @@ class ServerConnection:
 
     def _ehlo_keywords(self) -> tuple[str, ...]:
         keywords = self.extensions._ehlo_lines[self._tls_active]
+        if self.require_tls and not self._tls_active:
+            # RFC 3207 4.2 lets the list differ before TLS: AUTH would only get 530.
+            keywords = tuple(line for line in keywords if not line.startswith("AUTH "))
         if self.xclient:
             keywords += ("XCLIENT " + " ".join(XCLIENT_ATTRIBUTES),)
         if self.xforward:
