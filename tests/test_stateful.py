@@ -3,8 +3,8 @@
 The model is a client that knows RFC 5321 and keeps its own idea of the session
 state (3.3 transactions, 4.1.1 command rules, 4.1.4 sequencing). Each rule builds
 a group of commands (sometimes one, sometimes a pipelined group, RFC 2920; AUTH
-PLAIN included, RFC 4954) with the replies it expects; the group is fed to the
-engine cut at random points, and after each step the invariants are checked:
+PLAIN included, RFC 4954; BDAT chunks, RFC 3030) with the replies it expects;
+the group is fed to the engine cut at random points, and after each step the invariants are checked:
 
 - one reply per command, in order, with the expected codes;
 - no command is taken from inside a body (the body's events are MessageData then
@@ -12,7 +12,8 @@ engine cut at random points, and after each step the invariants are checked:
 - ``conn.state`` is the state the model predicts;
 - the receive buffer holds no more than a line limit plus one read;
 - a delivered body equals the body the model sent, dot-unstuffed (or, when the
-  body broke a rule under the reject policy, is a prefix of it and is refused).
+  body broke a rule under the reject policy, is a prefix of it and is refused);
+  a BDAT message is its accepted chunks' octets exactly, whatever they hold.
 """
 
 from __future__ import annotations
@@ -34,16 +35,19 @@ from hypothesis.stateful import (
 from smtpstate import (
     NEED_DATA,
     PAUSED,
+    ChunkReceived,
     Command,
     ConnectionClosed,
     DataStart,
     EndOfMessage,
     Event,
     Extensions,
+    Hello,
     MessageData,
     RcptTo,
     RemoteProtocolError,
     Reply,
+    Reset,
     ServerConnection,
     State,
 )
@@ -51,7 +55,8 @@ from smtpstate import (
 from .helpers import default_answer
 
 S = State
-TRANSACTION = (S.IN_MAIL, S.HAS_RCPT)
+TRANSACTION = (S.IN_MAIL, S.HAS_RCPT)  # where RCPT is in sequence
+IN_TRANSACTION = (S.IN_MAIL, S.HAS_RCPT, S.IN_BDAT)  # what QUIT or a close abandons
 LONG = 1500  # a body line well over the 1000-octet limit (RFC 5321 4.5.3.1.6)
 
 
@@ -69,6 +74,7 @@ class Step:
     wire: bytes = b""
     codes: list[int] = field(default_factory=list)
     bodies: list[tuple[bytes, bool]] = field(default_factory=list)  # (unstuffed, refused)
+    chunks_before: bytes = b""  # the model's BDAT octets held when the step began
 
 
 # Body lines: no CRLF inside (that would be a real line end), but bare CR, bare
@@ -78,6 +84,10 @@ _special = st.sampled_from(
     [b"", b".", b"..", b". ", b".\n", b"\n.", b"\r.", b"x\n.", b"\x00.", b"a\rb", b"a\nb"]
 )
 _long_line = st.integers(min_value=LONG, max_value=LONG + 50).map(lambda n: b"y" * n)
+# BDAT payloads that would be commands or an end of data if they were read as lines.
+_smuggling_payload = st.sampled_from(
+    [b"\r\n.\r\nQUIT\r\n", b"RSET\r\n", b"\r\n.\r\n", b"GET / HTTP/1.1\r\n\r\n", b"\n.\n"]
+)
 body_lines = st.lists(
     st.one_of(_plain_line, _special, _plain_line, _long_line).filter(
         lambda b: b"\r\n" not in b and not b.endswith(b"\r")
@@ -104,7 +114,7 @@ class SmtpClientModel(RuleBasedStateMachine):
     def open(self, bad: str, long: str, max_errors: int | None) -> None:
         self.conn = ServerConnection(
             "mx.example.org",
-            Extensions(pipelining=True, auth=("PLAIN",), auth_without_tls=True),
+            Extensions(pipelining=True, auth=("PLAIN",), auth_without_tls=True, chunking=True),
             bad_line_endings=bad,  # type: ignore[arg-type]
             long_lines=long,  # type: ignore[arg-type]
             max_errors=max_errors,
@@ -117,6 +127,7 @@ class SmtpClientModel(RuleBasedStateMachine):
         self.dead = False  # the engine ended the session (RemoteProtocolError)
         self.extended = False  # EHLO (not HELO) was accepted
         self.authenticated = False
+        self.chunks = b""  # the accepted BDAT octets of the open transaction
         self.limit = 512 + Extensions(pipelining=True).mail_line_allowance()
 
     @property
@@ -150,11 +161,13 @@ class SmtpClientModel(RuleBasedStateMachine):
             step.codes.append(250)
             self.state, self.refused_rcpts = S.READY, 0  # 4.1.4: clears the transaction
             self.extended = bool(arg)
+            self.chunks = b""
         elif kind == "mail":
             step.wire += b"MAIL FROM:<a@example.org>\r\n"
             if st_ is S.READY:
                 step.codes.append(250)
                 self.state = S.IN_MAIL
+                self.chunks = b""
             else:
                 self.refuse(step, 503)  # before HELO, or nested MAIL
         elif kind == "rcpt":
@@ -180,6 +193,20 @@ class SmtpClientModel(RuleBasedStateMachine):
             step.codes.append(250)
             self.state = S.AWAIT_HELLO if st_ is S.AWAIT_HELLO else S.READY
             self.refused_rcpts = 0
+            self.chunks = b""
+        elif kind == "bdat":
+            payload, last = arg  # type: ignore[misc]
+            step.wire += b"BDAT %d%s\r\n" % (len(payload), b" LAST" if last else b"")
+            step.wire += payload  # RFC 3030 2: exactly that many octets, never commands
+            if st_ not in (S.HAS_RCPT, S.IN_BDAT):
+                self.refuse(step, 503)  # before MAIL or RCPT: refused, octets read anyway
+            else:
+                step.codes.append(250)
+                self.chunks += payload
+                self.state = S.IN_BDAT
+                if last:  # the message ends like CRLF.CRLF does
+                    step.bodies.append((self.chunks, False))
+                    self.state, self.refused_rcpts, self.chunks = S.READY, 0, b""
         elif kind == "noop":
             step.wire += b"NOOP\r\n"
             step.codes.append(250)
@@ -231,6 +258,7 @@ class SmtpClientModel(RuleBasedStateMachine):
         step.codes.append(550 if refuse_bad else 500 if refused else 250)
         step.bodies.append((body, refused))
         self.state, self.refused_rcpts = S.READY, 0  # 4.1.1.4: the body's reply ends it
+        self.chunks = b""
 
     # -- running a step against the engine ------------------------------------------
 
@@ -278,8 +306,13 @@ class SmtpClientModel(RuleBasedStateMachine):
         assert codes == step.codes, (codes, step.codes, step.wire[:200])
         assert len(commands) == len(codes) - (1 if self.dead and codes[-1:] == [421] else 0)
         # Nothing inside a body is a command: DataStart, MessageData*, EndOfMessage.
+        # A BDAT chunk's octets come as MessageData just before the chunk's own
+        # event (ChunkReceived, or EndOfMessage for LAST); the message is the
+        # accepted chunks' octets, from the first chunk to LAST.
         bodies: list[bytes] = []
         inside: bytearray | None = None
+        chunked = bytearray(step.chunks_before)
+        chunk_open = False  # MessageData of a chunk seen, its event not yet
         for e in events:
             if inside is not None:
                 if isinstance(e, MessageData):
@@ -291,8 +324,20 @@ class SmtpClientModel(RuleBasedStateMachine):
                 inside = None
             elif isinstance(e, DataStart):
                 inside = bytearray()
+            elif isinstance(e, MessageData):
+                chunked += e.data
+                chunk_open = True
+            elif isinstance(e, EndOfMessage):  # BDAT LAST
+                bodies.append(bytes(chunked))
+                chunked.clear()
+                chunk_open = False
+            elif isinstance(e, ChunkReceived):
+                chunk_open = False
             else:
-                assert not isinstance(e, MessageData), "body data outside a body"
+                assert not chunk_open, f"{e} inside a BDAT chunk"
+                if isinstance(e, (Reset, Hello)):
+                    chunked.clear()  # the transaction, and its chunks, are abandoned
+        assert bytes(chunked) == self.chunks or self.closed  # what the model holds
         ends = [e for e in events if isinstance(e, EndOfMessage)]
         assert len(bodies) == len(step.bodies) == len(ends)
         for got, (sent, refused), end in zip(bodies, step.bodies, ends, strict=True):
@@ -308,7 +353,7 @@ class SmtpClientModel(RuleBasedStateMachine):
     cuts = st.lists(st.integers(min_value=0, max_value=1 << 16), max_size=6)
 
     def single(self, kind: str, arg: object, cuts: list[int]) -> None:
-        step = Step()
+        step = Step(chunks_before=self.chunks)
         self.expect(step, kind, arg)
         self.run(step, cuts)
 
@@ -326,6 +371,32 @@ class SmtpClientModel(RuleBasedStateMachine):
     @rule(good=st.booleans(), cuts=cuts)
     def rcpt(self, good: bool, cuts: list[int]) -> None:
         self.single("rcpt", good, cuts)
+
+    @precondition(lambda self: not self.closed and self.state in (S.AWAIT_HELLO, S.READY))
+    @rule(extended=st.booleans(), cuts=cuts)
+    def start_transaction(self, extended: bool, cuts: list[int]) -> None:
+        """(EHLO,) MAIL and an accepted RCPT in one write, so that bodies and BDAT
+        chunks (which need HAS_RCPT) come often, not only by chance."""
+        step = Step(chunks_before=self.chunks)
+        if self.state is S.AWAIT_HELLO:
+            self.expect(step, "hello", extended)
+        self.expect(step, "mail", None)
+        self.expect(step, "rcpt", True)
+        self.run(step, cuts)
+
+    @precondition(lambda self: not self.closed and self.state in (S.HAS_RCPT, S.IN_BDAT))
+    @rule(
+        chunks=st.lists(
+            st.one_of(st.binary(max_size=40), _smuggling_payload), min_size=1, max_size=3
+        ),
+        cuts=cuts,
+    )
+    def bdat_message(self, chunks: list[bytes], cuts: list[int]) -> None:
+        """RFC 3030 2: a whole message in chunks, the last one with LAST, in one write."""
+        step = Step(chunks_before=self.chunks)
+        for index, payload in enumerate(chunks, 1):
+            self.expect(step, "bdat", (payload, index == len(chunks)))
+        self.run(step, cuts)
 
     @precondition(lambda self: not self.closed)
     @rule(lines=body_lines, cuts=cuts)
@@ -355,7 +426,7 @@ class SmtpClientModel(RuleBasedStateMachine):
         group=st.lists(
             st.tuples(
                 st.sampled_from(
-                    ["hello", "mail", "rcpt", "data", "rset", "noop", "unknown", "auth"]
+                    ["hello", "mail", "rcpt", "data", "rset", "noop", "unknown", "auth", "bdat"]
                 ),
                 st.booleans(),
                 body_lines,
@@ -366,11 +437,24 @@ class SmtpClientModel(RuleBasedStateMachine):
         cuts=cuts,
     )
     def pipelined(self, group: list[tuple[str, bool, list[bytes]]], cuts: list[int]) -> None:
-        """RFC 2920: several commands (bodies included) in one write."""
-        step = Step()
+        """RFC 2920: several commands (bodies and BDAT chunks included) in one write."""
+        step = Step(chunks_before=self.chunks)
         for kind, flag, lines in group:
-            self.expect(step, kind, lines if kind == "data" else flag)
+            if kind == "data":
+                self.expect(step, kind, lines)
+            elif kind == "bdat":
+                self.expect(step, kind, (b"\r\n".join(lines), flag))
+            else:
+                self.expect(step, kind, flag)
         self.run(step, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(
+        payload=st.one_of(st.binary(max_size=40), _smuggling_payload), last=st.booleans(), cuts=cuts
+    )
+    def bdat(self, payload: bytes, last: bool, cuts: list[int]) -> None:
+        """RFC 3030 2: BDAT and its octets, which are data whatever they hold."""
+        self.single("bdat", (payload, last), cuts)
 
     @precondition(lambda self: not self.closed)
     @rule(good=st.booleans(), cuts=cuts)
@@ -397,8 +481,8 @@ class SmtpClientModel(RuleBasedStateMachine):
         """The client goes away: ConnectionClosed, no reply, and a partial body
         is never completed (RFC 5321 4.1.1.4: only CRLF.CRLF ends it)."""
         assert self.conn is not None
-        step = Step()
-        in_transaction = self.state in TRANSACTION
+        step = Step(chunks_before=self.chunks)
+        in_transaction = self.state in IN_TRANSACTION
         mid_body = False
         if where == "mid_command":
             step.wire = b"MAIL FROM:<a@exa"
