@@ -10,7 +10,8 @@ the group is fed to the engine cut at random points, and after each step the inv
 - no command is taken from inside a body (the body's events are MessageData then
   EndOfMessage, with nothing between);
 - ``conn.state`` is the state the model predicts;
-- the receive buffer holds no more than a line limit plus one read;
+- the receive buffer holds no more than a line limit (or the body reader's hold
+  for an open line) plus one read;
 - a delivered body equals the body the model sent, dot-unstuffed (or, when the
   body broke a rule under the reject policy, is a prefix of it and is refused);
   a BDAT message is its accepted chunks' octets exactly, whatever they hold.
@@ -51,6 +52,7 @@ from smtpstate import (
     ServerConnection,
     State,
 )
+from smtpstate._data import _HOLD_LIMIT
 
 from .helpers import default_answer
 
@@ -280,7 +282,9 @@ class SmtpClientModel(RuleBasedStateMachine):
                 break
             if event is NEED_DATA:
                 held = len(conn.trailing_data[0])
-                assert held <= max(self.limit, 1000) + largest, held  # bounded buffer
+                # Bounded: a command line's limit, or in a body the open line the
+                # reader holds back to deliver whole lines, plus one read.
+                assert held <= max(self.limit, _HOLD_LIMIT) + largest, held
                 chunk = next(feed, None)
                 if chunk is None:
                     if not eof:
