@@ -35,6 +35,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from baseline import BaselineSession
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# With two CPUs or more, the servers run on one and the load generator on
+# another, so that they do not take turns on the same core: on a shared 2-core
+# machine that turn-taking moved the servers' rates by 2x between runs.
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+SERVER_CPUS, LOADGEN_CPUS = ({_CPUS[0]}, {_CPUS[1]}) if len(_CPUS) >= 2 else (None, None)
+
+
+def _pinned(cpus: set[int] | None) -> Any:
+    """A ``preexec_fn`` that runs the child on ``cpus`` (None: anywhere)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 ROOT = os.path.dirname(HERE)
 EXAMPLE = os.path.join(ROOT, "examples", "asyncio_server.py")
 
@@ -124,6 +139,7 @@ class Server:
             stderr=subprocess.DEVNULL,
             text=True,
             cwd=ROOT,
+            preexec_fn=_pinned(SERVER_CPUS),
         )
         deadline = time.monotonic() + 20
         assert self.process.stdout is not None
@@ -211,7 +227,9 @@ def _smtp_source_run(program: str, port: int, clients: int, length: int, count: 
         *("-t", "recipient@example.net", f"127.0.0.1:{port}"),
     ]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, preexec_fn=_pinned(LOADGEN_CPUS)
+    )
     if done.returncode != 0:
         raise RuntimeError(f"smtp-source failed: {done.stderr.strip()}")
     return time.perf_counter() - start
@@ -239,6 +257,8 @@ def run_all(quick: bool, loadgen: str = "auto") -> str:
     messages = {label: run.make_body(size, seed=11)[0] + b".\r\n" for label, size in sizes.items()}
     client_counts = (1, 10) if quick else (1, 10, 100)
     seconds, repeats = (0.2, 1) if quick else (1.5, 3)
+    if program is None and LOADGEN_CPUS is not None:
+        os.sched_setaffinity(0, LOADGEN_CPUS)  # the bundled generator runs in this process
     names = [name for name in SERVERS if available(name)]
     missing = [name for name in SERVERS if name not in names]
     samples: dict[tuple[str, str, int], list[float]] = {}
@@ -264,6 +284,8 @@ def run_all(quick: bool, loadgen: str = "auto") -> str:
                         else:
                             rate = asyncio.run(load(ports[name], clients, message, seconds))
                         samples.setdefault((name, label, clients), []).append(rate)
+    if LOADGEN_CPUS is not None:
+        os.sched_setaffinity(0, set(_CPUS))
     results = {key: statistics.median(rates) for key, rates in samples.items()}
     generator = (
         "Postfix's `smtp-source` (`-d`, HELO, one command at a time per client; "
@@ -271,9 +293,14 @@ def run_all(quick: bool, loadgen: str = "auto") -> str:
         if program is not None
         else "`benchmarks/e2e.py` (asyncio, one command at a time per client)"
     )
+    pinning = (
+        f" Servers on CPU {min(SERVER_CPUS)}, load generator on CPU {min(LOADGEN_CPUS)}."
+        if SERVER_CPUS is not None and LOADGEN_CPUS is not None
+        else ""
+    )
     rows = [
         f"Load generator: {generator}, {repeats} x {seconds:g} s per cell, "
-        "round-robin over the servers, median.",
+        f"round-robin over the servers, median.{pinning}",
         "",
         "| server | message | clients | messages/s | MB/s | vs baseline server |",
         "|---|---|---:|---:|---:|---:|",
