@@ -3,7 +3,8 @@
 The model is a client that knows RFC 5321 and keeps its own idea of the session
 state (3.3 transactions, 4.1.1 command rules, 4.1.4 sequencing). Each rule builds
 a group of commands (sometimes one, sometimes a pipelined group, RFC 2920; AUTH
-PLAIN included, RFC 4954; BDAT chunks, RFC 3030) with the replies it expects;
+PLAIN included, RFC 4954; BDAT chunks, RFC 3030; STARTTLS, RFC 3207, with
+plaintext commands injected after it) with the replies it expects;
 the group is fed to the engine cut at random points, and after each step the invariants are checked:
 
 - one reply per command, in order, with the expected codes;
@@ -14,7 +15,8 @@ the group is fed to the engine cut at random points, and after each step the inv
   for an open line) plus one read;
 - a delivered body equals the body the model sent, dot-unstuffed (or, when the
   body broke a rule under the reject policy, is a prefix of it and is refused);
-  a BDAT message is its accepted chunks' octets exactly, whatever they hold.
+  a BDAT message is its accepted chunks' octets exactly, whatever they hold;
+- nothing sent after STARTTLS in the same write is ever answered (RFC 3207 4.2).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ from smtpstate._data import _HOLD_LIMIT
 from .helpers import default_answer
 
 S = State
+# A plaintext command injected after STARTTLS: it must never run.
+INJECTED = b"MAIL FROM:<injected@example.org>\r\n"
 TRANSACTION = (S.IN_MAIL, S.HAS_RCPT)  # where RCPT is in sequence
 IN_TRANSACTION = (S.IN_MAIL, S.HAS_RCPT, S.IN_BDAT)  # what QUIT or a close abandons
 LONG = 1500  # a body line well over the 1000-octet limit (RFC 5321 4.5.3.1.6)
@@ -116,7 +120,13 @@ class SmtpClientModel(RuleBasedStateMachine):
     def open(self, bad: str, long: str, max_errors: int | None) -> None:
         self.conn = ServerConnection(
             "mx.example.org",
-            Extensions(pipelining=True, auth=("PLAIN",), auth_without_tls=True, chunking=True),
+            Extensions(
+                pipelining=True,
+                auth=("PLAIN",),
+                auth_without_tls=True,
+                chunking=True,
+                starttls=True,
+            ),
             bad_line_endings=bad,  # type: ignore[arg-type]
             long_lines=long,  # type: ignore[arg-type]
             max_errors=max_errors,
@@ -130,6 +140,8 @@ class SmtpClientModel(RuleBasedStateMachine):
         self.extended = False  # EHLO (not HELO) was accepted
         self.authenticated = False
         self.chunks = b""  # the accepted BDAT octets of the open transaction
+        self.tls = False  # the TLS handshake after STARTTLS is done
+        self.tls_pending = False  # STARTTLS got its 220 in the step being built
         self.limit = 512 + Extensions(pipelining=True).mail_line_allowance()
 
     @property
@@ -155,6 +167,11 @@ class SmtpClientModel(RuleBasedStateMachine):
 
     def expect(self, step: Step, kind: str, arg: object = None) -> None:
         """Add one command to ``step`` and move the model along."""
+        if self.tls_pending:
+            # Sent ahead of the handshake after STARTTLS: dropped unread (RFC 3207
+            # 4.2, CVE-2011-0411), so it changes nothing; a line stands for it.
+            step.wire += INJECTED
+            return
         if self.closed or (self.max_errors is not None and self.errors >= self.max_errors):
             return  # nothing more is read
         st_ = self.state
@@ -232,6 +249,13 @@ class SmtpClientModel(RuleBasedStateMachine):
                 self.authenticated = True
             else:
                 self.refuse(step, 535)  # a failed AUTH counts against the budget
+        elif kind == "starttls":
+            step.wire += b"STARTTLS\r\n"
+            if st_ is not S.READY or self.tls:
+                self.refuse(step, 503)  # RFC 3207 4: after EHLO, outside a mail transaction, once
+            else:
+                step.codes.append(220)  # what follows in this write is plaintext sent ahead
+                self.tls_pending = True
         elif kind == "quit":
             step.wire += b"QUIT\r\n"
             step.codes.append(221)
@@ -294,7 +318,14 @@ class SmtpClientModel(RuleBasedStateMachine):
                 else:
                     conn.receive_data(chunk)
                 continue
-            assert event is not PAUSED, "a reply is owed but the driver answered every command"
+            if event is PAUSED:
+                # After the 220 to STARTTLS: the rest of this write arrives before
+                # the handshake (and is dropped); then the handshake completes.
+                assert conn.state is S.TLS_PENDING and self.tls_pending
+                for chunk in feed:
+                    conn.receive_data(chunk)
+                conn.tls_established()
+                continue
             assert isinstance(event, Event)
             events.append(event)
             if isinstance(event, ConnectionClosed):
@@ -302,6 +333,10 @@ class SmtpClientModel(RuleBasedStateMachine):
             if isinstance(event, Command):
                 out += conn.send(answer(event))
         self.check(step, events, bytes(out))
+        if self.tls_pending:  # RFC 3207 4.2: the session starts again, under TLS
+            self.tls_pending, self.tls = False, True
+            self.state, self.extended, self.authenticated = S.AWAIT_HELLO, False, False
+            self.refused_rcpts, self.chunks = 0, b""
 
     def check(self, step: Step, events: list[Event], out: bytes) -> None:
         codes = [int(line[:3]) for line in out.split(b"\r\n") if line[3:4] == b" "]
@@ -430,7 +465,18 @@ class SmtpClientModel(RuleBasedStateMachine):
         group=st.lists(
             st.tuples(
                 st.sampled_from(
-                    ["hello", "mail", "rcpt", "data", "rset", "noop", "unknown", "auth", "bdat"]
+                    [
+                        "hello",
+                        "mail",
+                        "rcpt",
+                        "data",
+                        "rset",
+                        "noop",
+                        "unknown",
+                        "auth",
+                        "bdat",
+                        "starttls",
+                    ]
                 ),
                 st.booleans(),
                 body_lines,
@@ -464,6 +510,11 @@ class SmtpClientModel(RuleBasedStateMachine):
     @rule(good=st.booleans(), cuts=cuts)
     def auth(self, good: bool, cuts: list[int]) -> None:
         self.single("auth", good, cuts)
+
+    @precondition(lambda self: not self.closed)
+    @rule(cuts=cuts)
+    def starttls(self, cuts: list[int]) -> None:
+        self.single("starttls", None, cuts)
 
     @precondition(lambda self: not self.closed)
     @rule(cuts=cuts)
