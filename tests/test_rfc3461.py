@@ -109,6 +109,13 @@ def test_4_2_malformed_orcpt_is_501(param: bytes) -> None:
     assert refused_with(rcpt(param), 501)
 
 
+@pytest.mark.parametrize("value", [b"rfc822;caf+C3+A9@example.org", b"utf-8;+E2+82+AC@x", b"x;+80"])
+def test_4_2_orcpt_address_must_be_printable_ascii(value: bytes) -> None:
+    """Before xtext encoding, the original recipient address consists entirely of
+    printable US-ASCII characters, whatever its addr-type: 501."""
+    assert refused_with(rcpt(b"ORCPT=" + value), 501)
+
+
 @pytest.mark.parametrize(("value", "expected"), [(b"FULL", "FULL"), (b"hdrs", "HDRS")])
 def test_4_3_ret_is_full_or_hdrs(value: bytes, expected: str) -> None:
     """RET=FULL or RET=HDRS, exposed upper-cased."""

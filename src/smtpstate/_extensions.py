@@ -241,13 +241,16 @@ class Extensions:
                         "RCPT", 501, "5.5.4", "NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY"
                     )
             elif keyword == "ORCPT" and self.dsn:
-                # RFC 3461 4.2: addr-type ";" xtext
+                # RFC 3461 4.2: addr-type ";" xtext, and before xtext encoding the
+                # address is printable US-ASCII, whatever the addr-type (a type
+                # for other characters defines its own ASCII encoding).
                 address_type, semicolon, address = (value or "").partition(";")
                 if not (
                     semicolon
                     and _ATOM.fullmatch(address_type)
                     and address
                     and _valid_xtext(address)
+                    and decode_xtext(address).isascii()
                 ):
                     return reject("RCPT", 501, "5.5.4", "ORCPT must be addr-type;xtext")
             elif keyword not in (name.upper() for name in self.extra_rcpt_params):
