@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from smtpstate import LocalProtocolError, Reply
+from smtpstate._replies import _MAX_RENDERINGS
 
 
 @pytest.mark.parametrize("code", [199, 600, 0, "250", 250.0, True])
@@ -110,4 +111,5 @@ def test_renderings_are_kept_up_to_a_bound() -> None:
     renderings = [reply.to_bytes(False, [f"KEYWORD{i}"]) for i in range(20)]
     assert renderings[19] == b"250-bench\r\n250 KEYWORD19\r\n"
     assert [reply.to_bytes(False, [f"KEYWORD{i}"]) for i in range(20)] == renderings
+    assert len(reply._wire) == _MAX_RENDERINGS  # the cache stopped growing at its bound
     assert reply.to_bytes(True, ("A", "B")) == b"250-2.0.0 bench\r\n250-2.0.0 A\r\n250 2.0.0 B\r\n"
