@@ -99,21 +99,101 @@ def test_4_2_orcpt_is_addr_type_and_xtext(value: bytes, expected: tuple[str, str
         b"ORCPT=;bob@example.org",
         b"ORCPT=rfc822;",
         b"ORCPT=rfc822;bob+zz",
-        b"ORCPT=rfc822;bob+0A",
+        b"ORCPT=rfc822;bob+c3",
         b"ORCPT=rfc(822);bob",
         b"ORCPT",
     ],
 )
 def test_4_2_malformed_orcpt_is_501(param: bytes) -> None:
-    """The addr-type is an atom, a semicolon follows, then non-empty xtext."""
+    """The addr-type is an atom, a semicolon follows, then non-empty xtext
+    (5.1 (b): a value that is not valid gets 501)."""
     assert refused_with(rcpt(param), 501)
 
 
-@pytest.mark.parametrize("value", [b"rfc822;caf+C3+A9@example.org", b"utf-8;+E2+82+AC@x", b"x;+80"])
-def test_4_2_orcpt_address_must_be_printable_ascii(value: bytes) -> None:
-    """Before xtext encoding, the original recipient address consists entirely of
-    printable US-ASCII characters, whatever its addr-type: 501."""
-    assert refused_with(rcpt(b"ORCPT=" + value), 501)
+UTF8 = Extensions(dsn=True, smtputf8=True)
+UTF8_MAIL = b"EHLO c\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\n"
+
+
+def test_rfc6533_3_postfix_orcpt_with_a_utf8_address_is_accepted() -> None:
+    """What Postfix 3.7 sends for a non-ASCII recipient in an SMTPUTF8
+    transaction to a server that offers DSN: rfc822 with xtext of the UTF-8
+    octets. RFC 6533 3: a server that advertises SMTPUTF8 and DSN MUST accept
+    a UTF-8 address in ORCPT; RFC 3461 5.1 (b): ORCPT never refuses a RCPT."""
+    line = (
+        "RCPT TO:<jörg.用户2@dest.test> "
+        "ORCPT=rfc822;j+C3+B6rg.+E7+94+A8+E6+88+B72@dest.test\r\n"
+    ).encode()
+    _, events, out = session(UTF8_MAIL + line, UTF8)
+    event = events[-1]
+    assert isinstance(event, RcptTo)
+    assert codes(out)[-1] == 250
+    assert event.orcpt == ("rfc822", "jörg.用户2@dest.test")
+    assert event.params["ORCPT"] == "rfc822;j+C3+B6rg.+E7+94+A8+E6+88+B72@dest.test"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # utf-8-addr-xtext: 7-bit, usable without SMTPUTF8
+        (b"utf-8;j\\x{F6}rg.\\x{7528}\\x{6237}2@dest.test", "jörg.用户2@dest.test"),
+        (b"UTF-8;\\x{1F600}\\x{5C}\\x{2B}\\x{3D}\\x{20}@x", "\U0001f600\\+= @x"),
+        (b"utf-8;a\\x{e9}@x", "aé@x"),  # hex digits in either case
+        # xtext on top: "\\" sent as +5C, "+" as +2B
+        (b"utf-8;+5Cx{E9}+2B1@x", "é+1@x"),
+        # the utf-8 octets in xtext, as for rfc822
+        (b"utf-8;+E2+82+AC@x", "€@x"),
+        # only the utf-8 type reads the escapes
+        (b"rfc822;a\\x{E9}@x", "a\\x{E9}@x"),
+        (b"rfc822;caf+C3+A9@example.org", "café@example.org"),
+    ],
+)
+def test_rfc6533_3_utf8_addr_type_escapes_are_decoded(value: bytes, expected: str) -> None:
+    """The utf-8 addr-type: EmbeddedUnicodeChar "\\x{HEXPOINT}" stands for a code
+    point; in the ORCPT parameter the value is also xtext (RFC 3461 4)."""
+    event = rcpt(b"ORCPT=" + value)
+    assert isinstance(event, RcptTo)
+    assert event.orcpt == (value.split(b";")[0].decode(), expected)
+
+
+def test_rfc6533_3_utf8_address_form_under_smtputf8() -> None:
+    """utf-8-addr-unitext / utf-8-address: UTF-8 characters sent as they are,
+    which a server offering SMTPUTF8 and DSN MUST accept."""
+    line = "RCPT TO:<c@d.example> ORCPT=utf-8;jörg\\x{2B}1@dest.test\r\n".encode()
+    _, events, out = session(UTF8_MAIL + line, UTF8)
+    event = events[-1]
+    assert isinstance(event, RcptTo)
+    assert codes(out)[-1] == 250
+    assert event.orcpt == ("utf-8", "jörg+1@dest.test")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"x-unknown;+FF+FE",  # unknown addr-type whose octets are no UTF-8
+        b"x;+80",
+        b"rfc822;caf+E9@example.org",  # Latin-1, not UTF-8
+        b"rfc822;bob+0A",  # a control character
+        b"rfc822;bob+0D+0ABcc:+20x",
+        b"rfc822;+C2+85x",  # U+0085, a C1 control
+        b"utf-8;a\\x{0A}b",  # an escape for a control character
+        b"utf-8;a\\x{D800}b",  # a surrogate
+        b"utf-8;a\\x{110000}b",  # past U+10FFFF
+        b"utf-8;a\\b",  # a backslash that starts no escape
+        b"utf-8;a\\x{E}b",
+        b"utf-8;a\\x{E9",
+    ],
+)
+def test_5_1_unusable_orcpt_is_accepted_not_refused(value: bytes) -> None:
+    """An ORCPT whose address the server cannot use is DSN information it
+    cannot use, not a reason to refuse the recipient (RFC 3461 5.1 (b): MUST
+    NOT refuse a RCPT based on ORCPT). The recipient is accepted; ``orcpt``
+    is None and ``params["ORCPT"]`` keeps the value as sent."""
+    _, events, out = session(MAIL + b"RCPT TO:<c@d.example> ORCPT=" + value + b"\r\n", DSN)
+    event = events[-1]
+    assert isinstance(event, RcptTo)
+    assert codes(out)[-1] == 250
+    assert event.orcpt is None
+    assert event.params["ORCPT"] == value.decode()
 
 
 @pytest.mark.parametrize(("value", "expected"), [(b"FULL", "FULL"), (b"hdrs", "HDRS")])

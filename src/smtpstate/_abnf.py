@@ -18,6 +18,7 @@ __all__ = [
     "SIMPLE_DOMAIN",
     "SIMPLE_LOCAL_PART",
     "XTEXT",
+    "decode_orcpt",
     "decode_xtext",
 ]
 
@@ -85,3 +86,45 @@ _HEXCHAR = re.compile(r"\+([0-9A-F]{2})")
 def decode_xtext(text: str) -> str:
     """Decode xtext that ``XTEXT`` matched: each "+XX" stands for one octet."""
     return _HEXCHAR.sub(lambda match: chr(int(match[1], 16)), text)
+
+
+# RFC 3461 4.2: original-recipient-address = addr-type ";" xtext, with
+# addr-type = atom (RFC 5322 3.2.3, ASCII). RFC 6533 3 adds UTF-8 characters
+# (utf-8-addr-unitext and utf-8-address) when SMTPUTF8 is in use; the command
+# line holds non-ASCII only in an SMTPUTF8 transaction, so they are allowed here.
+ORCPT = re.compile(
+    "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+;"
+    f"(?:[\\x21-\\x2a\\x2c-\\x3c\\x3e-\\x7e{_NON_ASCII}]|\\+[0-9A-F]{{2}})+"
+)
+# RFC 6533 3: EmbeddedUnicodeChar = %x5C.78 "{" HEXPOINT "}", HEXPOINT being 2
+# to 6 hexadecimal digits (read in either case); a "\\" on its own is no escape.
+_EMBEDDED_CHAR = re.compile(r"\\x\{([0-9A-Fa-f]{2,6})\}|\\")
+# What an address handed to the application may not hold: C0, DEL and C1
+# controls (RFC 3461 4.2: printable characters only).
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    if match[1] is None:
+        raise ValueError("a backslash that starts no \\x{HEX} escape")
+    return chr(int(match[1], 16))  # ValueError past U+10FFFF
+
+
+def decode_orcpt(address_type: str, text: str) -> str | None:
+    """The original recipient address of an ORCPT that ``ORCPT`` matched, or
+    None when it cannot be decoded to printable text.
+
+    xtext "+HH" escapes give octets, read as UTF-8 (what MTAs send for a
+    non-ASCII address in an SMTPUTF8 transaction); for the ``utf-8``
+    addr-type, "\\x{HEX}" escapes then give code points (RFC 6533 3)."""
+    octets = bytearray()
+    for index, piece in enumerate(_HEXCHAR.split(text)):
+        octets += piece.encode() if index % 2 == 0 else bytes.fromhex(piece)
+    try:
+        address = octets.decode()
+        if address_type.lower() == "utf-8":
+            address = _EMBEDDED_CHAR.sub(_unescape, address)
+            address.encode()  # a surrogate code point cannot be encoded
+    except ValueError:  # UnicodeError is a ValueError
+        return None
+    return None if _CONTROLS.search(address) else address

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._abnf import decode_xtext
+from ._abnf import decode_orcpt, decode_xtext
 from ._replies import Reply
 
 __all__ = [
@@ -168,12 +168,20 @@ class RcptTo(Command):
 
     @property
     def orcpt(self) -> tuple[str, str] | None:
-        """DSN ORCPT= (RFC 3461 4.2): (address type, xtext-decoded address)."""
+        """DSN ORCPT= (RFC 3461 4.2): (address type, decoded address), or None.
+
+        The address is xtext-decoded, its octets read as UTF-8, and for the
+        ``utf-8`` address type its ``\\x{HEX}`` escapes replaced (RFC 6533 3).
+        None also when ORCPT was given but does not decode to printable text
+        (octets that are not UTF-8, a control character, a broken escape):
+        the recipient is still accepted, and ``params["ORCPT"]`` keeps the
+        value as the client sent it, for a DSN to copy unaltered."""
         value = self.params.get("ORCPT")
         if value is None:
             return None
         address_type, _, address = value.partition(";")
-        return address_type, decode_xtext(address)
+        decoded = decode_orcpt(address_type, address)
+        return None if decoded is None else (address_type, decoded)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

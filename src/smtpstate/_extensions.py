@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ._abnf import ESMTP_KEYWORD, XTEXT, decode_xtext
+from ._abnf import ESMTP_KEYWORD, ORCPT, XTEXT, decode_xtext
 from ._commands import reject
 from ._events import CommandRejected
 from ._sasl import BUILT_IN, MECHANISM_NAME, Mechanism
@@ -18,8 +18,6 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 _PRIORITY = re.compile("[-+]?[0-9]")
 # RFC 5321 4.1.1.1: ehlo-line = ehlo-keyword *( SP ehlo-param ), ehlo-param = 1*(%d33-126)
 _EHLO_LINE = re.compile("[A-Za-z0-9][A-Za-z0-9-]*(?: [\x21-\x7e]+)*")
-# RFC 5322 3.2.3 atom, for the addr-type of ORCPT (RFC 3461 4.2).
-_ATOM = re.compile("[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 
 
 def _valid_xtext(value: str) -> bool:
@@ -241,17 +239,11 @@ class Extensions:
                         "RCPT", 501, "5.5.4", "NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY"
                     )
             elif keyword == "ORCPT" and self.dsn:
-                # RFC 3461 4.2: addr-type ";" xtext, and before xtext encoding the
-                # address is printable US-ASCII, whatever the addr-type (a type
-                # for other characters defines its own ASCII encoding).
-                address_type, semicolon, address = (value or "").partition(";")
-                if not (
-                    semicolon
-                    and _ATOM.fullmatch(address_type)
-                    and address
-                    and _valid_xtext(address)
-                    and decode_xtext(address).isascii()
-                ):
+                # RFC 3461 4.2: addr-type ";" xtext (RFC 6533 3: UTF-8 too under
+                # SMTPUTF8). Only this syntax is checked: what the address
+                # decodes to is DSN information, never a reason to refuse the
+                # recipient (5.1 (b)); RcptTo.orcpt says whether it is usable.
+                if value is None or not ORCPT.fullmatch(value):
                     return reject("RCPT", 501, "5.5.4", "ORCPT must be addr-type;xtext")
             elif keyword not in (name.upper() for name in self.extra_rcpt_params):
                 return reject("RCPT", 555, "5.5.4", f"Unsupported parameter {keyword}")
