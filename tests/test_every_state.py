@@ -155,9 +155,12 @@ def _pending_or_exchange(state: State) -> ServerConnection:
 
 @pytest.mark.parametrize("line", [*COMMANDS, b"STARTTLS", b"AUTH PLAIN"])
 def test_tls_pending_reads_no_command(line: bytes) -> None:
-    """While the handshake runs every byte is dropped: no event, only PAUSED."""
+    """While the handshake runs no byte is taken (RFC 3207 4.2): receive_data()
+    raises LocalProtocolError and changes nothing; no event, only PAUSED."""
     conn = _pending_or_exchange(State.TLS_PENDING)
-    conn.receive_data(line + b"\r\n")
+    with pytest.raises(LocalProtocolError):
+        conn.receive_data(line + b"\r\n")
+    assert conn.state is State.TLS_PENDING
     assert conn.next_event() is PAUSED
     assert conn.trailing_data == (b"", False)
     with pytest.raises(LocalProtocolError):

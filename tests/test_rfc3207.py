@@ -118,15 +118,29 @@ def test_4_injection_after_starttls_in_one_packet_never_runs() -> None:
     assert rejections(events) == [("MAIL", 503)]
 
 
-def test_4_injection_bytes_fed_while_pending_are_dropped() -> None:
-    """Bytes that arrive between the 220 and the end of the handshake are
-    plaintext sent too early: dropped, never taken as commands."""
+@pytest.mark.parametrize(
+    "data",
+    [b"RSET\r\nMAIL FROM:<x@y>\r\n", b"EHLO client.example\r\n", b"\x16\x03\x01"],
+    ids=["plaintext", "decrypted-ehlo", "tls-record"],
+)
+def test_4_2_bytes_fed_while_pending_raise_and_change_nothing(data: bytes) -> None:
+    """RFC 3207 4.2: the client sends nothing but the handshake until TLS is up,
+    and the engine cannot tell plaintext sent ahead (CVE-2011-0411) from
+    decrypted bytes passed before tls_established(). Rule: bytes in TLS_PENDING
+    are an adapter bug, LocalProtocolError, and change nothing, so the
+    misordering is loud instead of a client left waiting; after
+    tls_established() the session goes on as if they had never been passed."""
     conn, _ = started()
-    conn.receive_data(b"RSET\r\nMAIL FROM:<x@y>\r\n")
-    assert conn.next_event() is PAUSED
+    with pytest.raises(LocalProtocolError, match="tls_established"):
+        conn.receive_data(data)
+    assert conn.state is State.TLS_PENDING
     assert conn.trailing_data == (b"", False)
+    assert conn.next_event() is PAUSED
     conn.tls_established()
     assert conn.next_event() is NEED_DATA
+    events, out = drive(conn, b"EHLO client.example\r\n")
+    assert [type(e) for e in events] == [Hello]
+    assert codes(out) == [250]
 
 
 def test_4_injection_bytes_before_the_220_are_dropped() -> None:
@@ -142,14 +156,18 @@ def test_4_injection_bytes_before_the_220_are_dropped() -> None:
     assert conn.next_event() is NEED_DATA
 
 
-def test_4_eof_while_pending_closes_after_the_handshake() -> None:
-    """A client that closes instead of starting TLS: once the adapter gives up
-    or finishes, the connection reports the close."""
+def test_4_2_eof_while_pending_is_connection_closed() -> None:
+    """RFC 3207 4.2: a client that closes instead of finishing the handshake
+    (or an adapter whose handshake failed) passes b"" in TLS_PENDING: allowed,
+    and next_event() reports the close at once instead of PAUSED forever. No
+    mail transaction was open: STARTTLS is only accepted outside one."""
     conn, _ = started()
     conn.receive_data(b"")
-    assert conn.next_event() is PAUSED
-    conn.tls_established()
+    assert conn.next_event() == ConnectionClosed(mid_transaction=False, mid_body=False)
+    assert conn.state is State.CLOSED
     assert conn.next_event() == ConnectionClosed()
+    with pytest.raises(LocalProtocolError):
+        conn.tls_established()
 
 
 def test_4_454_keeps_plaintext() -> None:

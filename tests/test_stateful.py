@@ -25,6 +25,7 @@ import base64
 import itertools
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -46,6 +47,7 @@ from smtpstate import (
     Event,
     Extensions,
     Hello,
+    LocalProtocolError,
     MessageData,
     RcptTo,
     RemoteProtocolError,
@@ -168,7 +170,7 @@ class SmtpClientModel(RuleBasedStateMachine):
     def expect(self, step: Step, kind: str, arg: object = None) -> None:
         """Add one command to ``step`` and move the model along."""
         if self.tls_pending:
-            # Sent ahead of the handshake after STARTTLS: dropped unread (RFC 3207
+            # Sent ahead of the handshake after STARTTLS: never read (RFC 3207
             # 4.2, CVE-2011-0411), so it changes nothing; a line stands for it.
             step.wire += INJECTED
             return
@@ -319,11 +321,16 @@ class SmtpClientModel(RuleBasedStateMachine):
                     conn.receive_data(chunk)
                 continue
             if event is PAUSED:
-                # After the 220 to STARTTLS: the rest of this write arrives before
-                # the handshake (and is dropped); then the handshake completes.
+                # After the 220 to STARTTLS the rest of this write is plaintext
+                # read ahead of the handshake: the engine refuses it and changes
+                # nothing (RFC 3207 4.2), so the adapter discards it; then the
+                # handshake completes.
                 assert conn.state is S.TLS_PENDING and self.tls_pending
                 for chunk in feed:
-                    conn.receive_data(chunk)
+                    with pytest.raises(LocalProtocolError):
+                        conn.receive_data(chunk)
+                    assert conn.state is S.TLS_PENDING
+                    assert conn.trailing_data == (b"", False)
                 conn.tls_established()
                 continue
             assert isinstance(event, Event)

@@ -339,15 +339,24 @@ class ServerConnection:
     def receive_data(self, data: bytes) -> None:
         """Add bytes from the client; ``b""`` means the client closed its side.
 
-        Between the 220 to STARTTLS and ``tls_established()`` bytes are
-        plaintext sent ahead of the handshake: they are dropped, never parsed
-        (RFC 3207 4.2; CVE-2011-0411).
+        Between the 220 to STARTTLS and ``tls_established()`` (TLS_PENDING)
+        only ``b""`` is taken: the client closed during the handshake, and
+        ``next_event()`` returns ``ConnectionClosed``. Bytes then raise
+        ``LocalProtocolError`` and change nothing: decrypted bytes come after
+        ``tls_established()``, and plaintext read ahead of the handshake is
+        for the adapter to discard (RFC 3207 4.2; CVE-2011-0411). Plaintext
+        already buffered when the 220 is sent is discarded by ``send()``.
         """
         if data:
             if self._eof:
                 raise RuntimeError("received data after the end of the stream")
-            if self._state is not TLS_PENDING:
-                self._input += data
+            if self._state is TLS_PENDING:
+                raise LocalProtocolError(
+                    "receive_data() in TLS_PENDING: call tls_established() before passing "
+                    "decrypted bytes; plaintext read ahead of the handshake must be "
+                    "discarded by the adapter"
+                )
+            self._input += data
         else:
             self._eof = True
 
@@ -366,8 +375,10 @@ class ServerConnection:
 
     # -- the readers: what the next input is, by state (_READERS) -------------
 
-    def _next_paused(self) -> Sentinel:
-        return PAUSED  # TLS_PENDING: input waits for tls_established()
+    def _next_tls_pending(self) -> Event | Sentinel:
+        """TLS_PENDING: nothing to read until tls_established(), unless the
+        client closed during the handshake."""
+        return self._client_closed() if self._eof else PAUSED
 
     def _next_closed(self) -> ConnectionClosed:
         assert self._closed_event is not None  # set whenever the state becomes CLOSED
@@ -866,7 +877,7 @@ _READERS: dict[State, Callable[[ServerConnection], Event | Sentinel]] = {
     State.IN_DATA: ServerConnection._next_body_event,
     State.IN_BDAT: ServerConnection._next_command_event,
     State.AUTH_EXCHANGE: ServerConnection._next_auth_event,
-    State.TLS_PENDING: ServerConnection._next_paused,
+    State.TLS_PENDING: ServerConnection._next_tls_pending,
     State.CLOSED: ServerConnection._next_closed,
     State.ERROR: ServerConnection._next_error,
 }
