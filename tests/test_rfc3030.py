@@ -16,6 +16,7 @@ from smtpstate import (
     EndOfMessage,
     Event,
     Extensions,
+    Hello,
     LocalProtocolError,
     MessageData,
     Noop,
@@ -409,3 +410,122 @@ def test_3_mail_line_may_be_16_octets_longer_with_binarymime() -> None:
     assert codes(out)[-1] == 250
     _, _, out = session(b"EHLO c\r\n" + line, CHUNKING)
     assert codes(out)[-1] == 500
+
+
+# -- 2: the octets of a refused chunk are read and dropped, within a bound -----------
+
+
+def test_2_refused_bdat_with_a_huge_count_ends_the_session() -> None:
+    """CHUNKING off: the 502'd BDAT's octets are read and dropped, never parsed,
+    but a count past the bound (no SIZE: 32 MiB) would swallow every later octet,
+    QUIT included, until a timeout. The session ends at once instead: 552 5.3.4
+    (RFC 1870 and RFC 5321 7.8: a server may close on abuse), not silence."""
+    conn = new_conn()
+    conn.receive_data(b"EHLO a.test\r\nBDAT 99999999999999999999 LAST\r\nNOOP\r\nQUIT\r\n")
+    event = conn.next_event()
+    assert isinstance(event, Hello)
+    assert conn.send(Reply(250, "mx.example.org")).startswith(b"250-mx.example.org\r\n")
+    with pytest.raises(RemoteProtocolError) as caught:
+        conn.next_event()
+    assert conn.state is State.ERROR
+    assert conn.send(caught.value.reply) == (
+        b"552 5.3.4 BDAT chunk too big to read, closing connection\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extensions", "before"),
+    [
+        (Extensions(), EHLO_MAIL),  # not advertised: 502
+        (CHUNKING, b"EHLO c\r\n"),  # out of sequence: 503
+        (Extensions(size=1000), EHLO_MAIL),  # not advertised, SIZE set
+    ],
+    ids=["502", "503", "502-size"],
+)
+def test_2_refused_bdat_with_a_small_count_is_dropped_and_the_session_goes_on(
+    extensions: Extensions, before: bytes
+) -> None:
+    """Within the bound, a refused BDAT's octets that look like commands are read
+    and dropped (never answered), and the session goes on."""
+    payload = b"QUIT\r\nRSET\r\nDATA\r\n"
+    conn, events, out = session(before + bdat(payload) + b"NOOP\r\n", extensions)
+    rejected = [e for e in events if isinstance(e, CommandRejected)]
+    assert [e.command for e in rejected] == ["BDAT"]
+    assert rejected[0].reply.code in (502, 503)
+    assert not any(isinstance(e, MessageData) for e in events)
+    assert isinstance(events[-1], Noop)
+    assert codes(out)[-2:] == [rejected[0].reply.code, 250]
+    assert conn.state is not State.CLOSED
+
+
+def _closes(extensions: Extensions, wire: bytes, **kw: object) -> bool:
+    """Whether the engine ends the session with 552 5.3.4 on ``wire``."""
+    conn = new_conn(extensions=extensions, **kw)
+    try:
+        drive(conn, wire)
+    except RemoteProtocolError as error:
+        assert error.reply == Reply(552, "BDAT chunk too big to read, closing connection", "5.3.4")
+        return True
+    return False
+
+
+def test_2_refused_bdat_bound_without_size_is_32_mib() -> None:
+    """Without SIZE a refused chunk of up to 32 MiB is read and dropped; one more
+    octet ends the session before any is read."""
+    limit = 32 * 1024 * 1024
+    assert not _closes(Extensions(), EHLO_MAIL + b"BDAT %d\r\n" % limit)
+    assert _closes(Extensions(), EHLO_MAIL + b"BDAT %d\r\n" % (limit + 1))
+
+
+def test_2_refused_bdat_bound_with_size_is_the_size_limit() -> None:
+    """With SIZE the bound is the SIZE limit, for every reason of refusal."""
+    for ext, before in [
+        (Extensions(size=10), EHLO_MAIL),
+        (Extensions(size=10, chunking=True), b""),
+    ]:
+        assert not _closes(ext, before + b"BDAT 10\r\n")
+        assert _closes(ext, before + b"BDAT 11\r\n")
+
+
+def test_2_bdat_after_a_554_greeting_is_bounded() -> None:
+    """RFC 5321 3.1: only QUIT after a 554 greeting; BDAT's octets are dropped
+    within the bound, and a larger count ends the session."""
+    conn = new_conn(greet=False, extensions=CHUNKING)
+    conn.send(Reply(554, "No service", "5.3.2"))
+    with pytest.raises(RemoteProtocolError):
+        drive(conn, b"BDAT 99999999999999999999\r\nQUIT\r\n")
+
+
+def test_2_chunk_pipelined_after_a_failed_one_is_bounded() -> None:
+    """RFC 3030 2: chunks pipelined after a chunk the application refused are
+    read, discarded and answered 503, within the same bound."""
+
+    def answer(event: Event) -> Reply:
+        if isinstance(event, ChunkReceived):
+            return Reply(451, "Try again later", "4.3.0")
+        return default_answer(event)
+
+    ext = Extensions(chunking=True, size=100)
+    conn = new_conn(extensions=ext)
+    _, out = drive(conn, EHLO_MAIL + bdat(b"x") + bdat(b"y" * 100) + b"NOOP\r\n", answer)
+    assert codes(out)[-3:] == [451, 503, 250]
+    drive(conn, b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")  # a new one
+    with pytest.raises(RemoteProtocolError):
+        drive(conn, bdat(b"x") + b"BDAT 101 LAST\r\n", answer)
+
+
+def test_2_accepted_chunk_discards_at_most_size_octets_past_the_limit() -> None:
+    """An accepted chunk is delivered up to the SIZE limit and the rest read and
+    dropped (RFC 1870 6.3); no more than SIZE octets may be dropped that way."""
+    ext = Extensions(chunking=True, size=5)
+    assert not _closes(ext, EHLO_MAIL + b"BDAT 10\r\n")  # 5 delivered, 5 dropped
+    assert _closes(ext, EHLO_MAIL + b"BDAT 11\r\n")
+    assert not _closes(ext, EHLO_MAIL + bdat(b"abc") + b"BDAT 7\r\n")  # 2 + 5
+    assert _closes(ext, EHLO_MAIL + bdat(b"abc") + b"BDAT 8\r\n")
+    assert _closes(Extensions(chunking=True, size=5), EHLO_MAIL + b"BDAT 99999999999999999999\r\n")
+
+
+def test_2_accepted_chunk_without_size_is_not_bounded() -> None:
+    """Without SIZE every octet of an accepted chunk is delivered as it arrives,
+    so the application sees it and can close: the engine sets no bound."""
+    assert not _closes(CHUNKING, EHLO_MAIL + b"BDAT 99999999999999999999 LAST\r\n")

@@ -146,6 +146,11 @@ REPLY_BAD_PROXY = Reply(421, "Bad PROXY protocol header, closing connection", "4
 REPLY_TOO_MANY_ERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
 REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", "4.7.0")
 REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
+REPLY_CHUNK_TOO_BIG = Reply(552, "BDAT chunk too big to read, closing connection", "5.3.4")
+
+# The most octets of one BDAT chunk the engine reads and drops unseen (a refused
+# chunk's, RFC 3030 2, or those past the SIZE limit) when SIZE sets no limit.
+MAX_DISCARDED_CHUNK = 32 * 1024 * 1024
 
 
 # Shared, immutable defaults: a connection is cheap to make.
@@ -581,7 +586,13 @@ class ServerConnection:
         self, argument: str, refusal: CommandRejected | None = None
     ) -> Command | _Chunk:
         """BDAT size [LAST] (RFC 3030 2). Its octets follow at once, so they are
-        read even when the command is refused: they are never taken as commands."""
+        read even when the command is refused: they are never taken as commands.
+
+        The octets the engine reads and drops unseen are bounded: those of a
+        refused chunk, or those of an accepted one past the SIZE limit, may
+        number at most SIZE (MAX_DISCARDED_CHUNK without a limit); a chunk with
+        more ends the session with 552 5.3.4 before any of its octets is read.
+        A count of up to 20 digits would otherwise hold the session for ever."""
         parsed = parse_bdat(argument)
         if isinstance(parsed, CommandRejected):
             return refusal or parsed
@@ -590,6 +601,16 @@ class ServerConnection:
             refusal = reject("BDAT", 502, "5.5.1", "Command not implemented")
         elif refusal is None and not _state.allowed(self._state, ChunkReceived):
             refusal = self._out_of_sequence("BDAT", ChunkReceived)
+        limit = self.extensions.size
+        if refusal is not None:
+            discarded = size
+        else:  # an accepted chunk: delivered up to the SIZE limit
+            discarded = size - max(0, limit - self._bdat_size) if limit else 0
+        if discarded > (limit or MAX_DISCARDED_CHUNK):
+            raise RemoteProtocolError(
+                f"BDAT chunk of {size} octets: over the limit of what is read unseen",
+                REPLY_CHUNK_TOO_BIG,
+            )
         return _Chunk(size, last, refusal)
 
     def _auth_command(self, argument: str) -> Command:
