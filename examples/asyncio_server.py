@@ -31,6 +31,11 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.deadline = 0.0  # loop.time() by which the client must act
         self.paused = False  # the transport's buffer is full: the client does not read
         self.busy = False  # a TLS handshake runs, or the session is over
+        self.lost = False  # connection_lost() ran (the TLS layer may call it late)
+        # Decrypted bytes (and EOF) that the TLS layer hands over after the
+        # handshake but before start_tls() returns: None outside the handshake.
+        self.held: bytearray | None = None
+        self.held_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -44,10 +49,18 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         return READ_BUFFER
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.held is not None:  # the handshake is over, start_tls() has not returned
+            if len(self.held) + nbytes > READ_SIZE:  # sslproto gives one read, then returns
+                return self.transport.abort()
+            self.held += READ_BUFFER[:nbytes]
+            return
         self.session.conn.receive_data(bytes(READ_BUFFER[:nbytes]))
         self.pump()
 
     def eof_received(self) -> None:
+        if self.held is not None:  # after the held bytes, once TLS is established
+            self.held_eof = True
+            return
         self.session.conn.receive_data(b"")  # b"" means EOF
         self.pump()
 
@@ -61,6 +74,9 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.lost:
+            return
+        self.lost = True
         self.sessions.discard(self)
         if self.timer is not None:
             self.timer.cancel()
@@ -86,6 +102,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
                     self.out += session.handle(event)
                     if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
                         self.busy = True
+                        self.transport.pause_reading()  # now: no byte may reach the engine
                         self.handshake = self.loop.create_task(self.start_tls(tls))  # kept
                     elif len(self.out) >= WRITE_THRESHOLD:  # a client that does not read
                         self.flush()
@@ -96,19 +113,32 @@ class SMTPProtocol(asyncio.BufferedProtocol):
             self.transport.abort()
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
-        # Write the 220 and stop reading, so the ClientHello reaches TLS (and the
-        # engine drops any plaintext sent ahead of it), then hand over to TLS.
-        self.transport.pause_reading()
+        """The handshake after the 220 to STARTTLS (docs/adapters.md, "The TLS
+        hand-off"). Reading is paused since the 220, so the ClientHello and any
+        plaintext sent ahead of it go to the TLS layer, never to the engine."""
         self.flush()
         self.wait(self.session.timeout)  # for the handshake too
+        # sslproto delivers the bytes that came with the client's Finished (its
+        # first command, with TLS 1.3) to buffer_updated() BEFORE this await
+        # returns: they are held, and fed to the engine after tls_established().
+        self.held = bytearray()
         try:
             tls = await self.loop.start_tls(self.transport, self, context, server_side=True)
         except (OSError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
+            tls = None
+        held, self.held = self.held, None
+        # None: the connection went (our timer aborts a stalled handshake) before
+        # start_tls() returned; closing: too much was held.
+        if tls is None or self.transport.is_closing():
             self.transport.abort()
-            return self.connection_lost(None)  # the TLS layer does not report it
-        assert tls is not None
+            return self.connection_lost(None)  # mid-handshake, the TLS layer does not
         self.transport, self.busy = tls, False
-        self.session.conn.tls_established()
+        conn = self.session.conn
+        conn.tls_established()  # before any decrypted byte reaches the engine
+        if held:
+            conn.receive_data(bytes(held))
+        if self.held_eof:
+            conn.receive_data(b"")
         self.pump()
 
     def close(self, last: bytes = b"") -> None:
