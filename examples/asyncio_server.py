@@ -31,11 +31,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.deadline = 0.0  # loop.time() by which the client must act
         self.paused = False  # the transport's buffer is full: the client does not read
         self.busy = False  # a TLS handshake runs, or the session is over
-        self.lost = False  # connection_lost() ran (the TLS layer may call it late)
-        # Decrypted bytes (and EOF) that the TLS layer hands over after the
-        # handshake but before start_tls() returns: None outside the handshake.
-        self.held: bytearray | None = None
-        self.held_eof = False
+        self.held: list[bytes] | None = None  # during the handshake: see start_tls()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -49,19 +45,18 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         return READ_BUFFER
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.held is not None:  # the handshake is over, start_tls() has not returned
-            if len(self.held) + nbytes > READ_SIZE:  # sslproto gives one read, then returns
-                return self.transport.abort()
-            self.held += READ_BUFFER[:nbytes]
-            return
-        self.session.conn.receive_data(bytes(READ_BUFFER[:nbytes]))
-        self.pump()
+        self.receive(bytes(READ_BUFFER[:nbytes]))
 
     def eof_received(self) -> None:
-        if self.held is not None:  # after the held bytes, once TLS is established
-            self.held_eof = True
+        self.receive(b"")  # b"" means EOF
+
+    def receive(self, data: bytes) -> None:
+        if self.held is not None:  # decrypted before start_tls() returned: see there
+            if len(self.held) > 1:  # sslproto gives one read (and EOF), then it returns
+                return self.transport.abort()
+            self.held.append(data)
             return
-        self.session.conn.receive_data(b"")  # b"" means EOF
+        self.session.conn.receive_data(data)
         self.pump()
 
     def pause_writing(self) -> None:  # back-pressure: read nothing more for now
@@ -74,9 +69,6 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.lost:
-            return
-        self.lost = True
         self.sessions.discard(self)
         if self.timer is not None:
             self.timer.cancel()
@@ -113,32 +105,24 @@ class SMTPProtocol(asyncio.BufferedProtocol):
             self.transport.abort()
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
-        """The handshake after the 220 to STARTTLS (docs/adapters.md, "The TLS
-        hand-off"). Reading is paused since the 220, so the ClientHello and any
-        plaintext sent ahead of it go to the TLS layer, never to the engine."""
+        """The handshake after the 220 (reading paused since: no plaintext reaches the
+        engine). What came with the client's Finished reaches buffer_updated() before
+        start_tls() returns: held until tls_established() (docs/adapters.md)."""
         self.flush()
         self.wait(self.session.timeout)  # for the handshake too
-        # sslproto delivers the bytes that came with the client's Finished (its
-        # first command, with TLS 1.3) to buffer_updated() BEFORE this await
-        # returns: they are held, and fed to the engine after tls_established().
-        self.held = bytearray()
+        self.held = []
         try:
             tls = await self.loop.start_tls(self.transport, self, context, server_side=True)
         except (OSError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
-            tls = None
+            tls = None  # None also when the connection went, e.g. our timer aborted it
         held, self.held = self.held, None
-        # None: the connection went (our timer aborts a stalled handshake) before
-        # start_tls() returned; closing: too much was held.
-        if tls is None or self.transport.is_closing():
+        if tls is None or self.transport.is_closing():  # closing: too much was held
             self.transport.abort()
             return self.connection_lost(None)  # mid-handshake, the TLS layer does not
         self.transport, self.busy = tls, False
-        conn = self.session.conn
-        conn.tls_established()  # before any decrypted byte reaches the engine
-        if held:
-            conn.receive_data(bytes(held))
-        if self.held_eof:
-            conn.receive_data(b"")
+        self.session.conn.tls_established()  # before any decrypted byte
+        for data in held:
+            self.session.conn.receive_data(data)
         self.pump()
 
     def close(self, last: bytes = b"") -> None:
