@@ -31,6 +31,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.deadline = 0.0  # loop.time() by which the client must act
         self.paused = False  # the transport's buffer is full: the client does not read
         self.busy = False  # a TLS handshake runs, or the session is over
+        self.held: list[bytes] | None = None  # during the handshake: see start_tls()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -44,11 +45,18 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         return READ_BUFFER
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.session.conn.receive_data(bytes(READ_BUFFER[:nbytes]))
-        self.pump()
+        self.receive(bytes(READ_BUFFER[:nbytes]))
 
     def eof_received(self) -> None:
-        self.session.conn.receive_data(b"")  # b"" means EOF
+        self.receive(b"")  # b"" means EOF
+
+    def receive(self, data: bytes) -> None:
+        if self.held is not None:  # decrypted before start_tls() returned: see there
+            if len(self.held) > 1:  # sslproto gives one read (and EOF), then it returns
+                return self.transport.abort()
+            self.held.append(data)
+            return
+        self.session.conn.receive_data(data)
         self.pump()
 
     def pause_writing(self) -> None:  # back-pressure: read nothing more for now
@@ -86,6 +94,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
                     self.out += session.handle(event)
                     if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
                         self.busy = True
+                        self.transport.pause_reading()  # now: no byte may reach the engine
                         self.handshake = self.loop.create_task(self.start_tls(tls))  # kept
                     elif len(self.out) >= WRITE_THRESHOLD:  # a client that does not read
                         self.flush()
@@ -96,19 +105,24 @@ class SMTPProtocol(asyncio.BufferedProtocol):
             self.transport.abort()
 
     async def start_tls(self, context: ssl.SSLContext) -> None:
-        # Write the 220 and stop reading, so the ClientHello reaches TLS (and the
-        # engine drops any plaintext sent ahead of it), then hand over to TLS.
-        self.transport.pause_reading()
+        """The handshake after the 220 (reading paused since: no plaintext reaches the
+        engine). What came with the client's Finished reaches buffer_updated() before
+        start_tls() returns: held until tls_established() (docs/adapters.md)."""
         self.flush()
         self.wait(self.session.timeout)  # for the handshake too
+        self.held = []
         try:
             tls = await self.loop.start_tls(self.transport, self, context, server_side=True)
         except (OSError, asyncio.TimeoutError):  # ssl.SSLError is an OSError
+            tls = None  # None also when the connection went, e.g. our timer aborted it
+        held, self.held = self.held, None
+        if tls is None or self.transport.is_closing():  # closing: too much was held
             self.transport.abort()
-            return self.connection_lost(None)  # the TLS layer does not report it
-        assert tls is not None
+            return self.connection_lost(None)  # mid-handshake, the TLS layer does not
         self.transport, self.busy = tls, False
-        self.session.conn.tls_established()
+        self.session.conn.tls_established()  # before any decrypted byte
+        for data in held:
+            self.session.conn.receive_data(data)
         self.pump()
 
     def close(self, last: bytes = b"") -> None:

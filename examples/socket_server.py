@@ -29,12 +29,21 @@ _live_lock = threading.Lock()
 def start_tls(sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
     """The handshake after the 220 to STARTTLS, bounded by the socket's timeout.
     Bytes the client sent ahead are still in the kernel: they reach the TLS
-    layer (and break the handshake), never the engine."""
+    layer (and break the handshake), never the engine.
+
+    ``wrap_socket`` takes the descriptor over and detaches ``sock`` (closing it
+    then closes nothing), so a failed handshake closes the TLS socket here."""
     with _live_lock:
         _live.discard(sock)
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         _live.add(tls)
-    tls.do_handshake()
+    try:
+        tls.do_handshake()
+    except BaseException:
+        with _live_lock:
+            _live.discard(tls)
+        tls.close()
+        raise
     return tls
 
 
@@ -69,6 +78,7 @@ def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> 
                 if (tls := session.tls_context()) is not None:  # 220 to STARTTLS sent
                     sock.sendall(out)  # in plaintext
                     out.clear()
+                    sock.settimeout(session.timeout)  # bounds the handshake
                     sock = start_tls(sock, tls)
                     conn.tls_established()
                 if len(out) >= WRITE_THRESHOLD:  # a client that does not read

@@ -28,4 +28,5 @@ def test_names_the_guide_cites_exist() -> None:
         source = Path(EXAMPLES / f"{adapter}.py").read_text(encoding="utf-8")
         # The protocol loop: serve_client(), or a BufferedProtocol's buffer_updated()
         assert "def serve_client(" in source or "def buffer_updated(" in source
-        assert len(source.splitlines()) < 170, f"{adapter} should stay short"
+        # asyncio's is the longest: it holds what TLS decrypts before start_tls() returns
+        assert len(source.splitlines()) < 190, f"{adapter} should stay short"
