@@ -116,6 +116,36 @@ def require_swaks(*, tls: bool = False, auth: str | None = None) -> str:
     return program
 
 
+@functools.cache
+def msmtp_features(program: str) -> tuple[str, list[str]]:
+    """From ``msmtp --version``: its TLS library ("GnuTLS", "OpenSSL" or "none")
+    and the authentication methods it supports (listed on the line after their
+    heading)."""
+    result = subprocess.run([program, "--version"], capture_output=True, timeout=30)
+    lines = result.stdout.decode(errors="replace").splitlines()
+    library, methods = "not listed", []
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        if line.startswith("TLS/SSL library:"):
+            library = line.split(":", 1)[1].strip()
+        elif line.startswith("Supported authentication methods:"):
+            methods = following.split()
+    return library, methods
+
+
+def require_msmtp(*, tls: bool = False, auth: str | None = None) -> str:
+    """The path of an msmtp built with a TLS library (``tls``) that supports
+    AUTH ``auth``, as ``msmtp --version`` tells; else skip, or fail in CI."""
+    program = require_program("msmtp")
+    library, methods = msmtp_features(program)
+    if tls:
+        why = f"is not available (msmtp --version: TLS/SSL library: {library})"
+        require("msmtp with TLS", library not in ("none", "not listed"), why)
+    if auth is not None:
+        why = f"is not available (msmtp --version lists: {' '.join(methods) or 'none'})"
+        require(f"msmtp with AUTH {auth}", auth.lower() in methods, why)
+    return program
+
+
 @dataclass
 class Server:
     adapter: str
