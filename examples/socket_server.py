@@ -103,15 +103,32 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+# SIGINT and SIGTERM are blocked in every thread, and let in only while the main
+# thread waits in accept(). Python runs signal handlers in the main thread alone:
+# a signal that the kernel gave a connection thread would leave accept() asleep,
+# and one taken between starting a thread and listing it would skip its join.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _accept(server: socket.socket) -> tuple[socket.socket, Any]:
+    """``server.accept()``, the one place where a stop signal arrives."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        return server.accept()
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
 def main() -> None:
     config = parse_args("SMTP sink on plain sockets, a thread per connection")
     server = socket.create_server((config.host, config.port))
     signal.signal(signal.SIGTERM, _stop)
     announce(config, server.getsockname())
     threads: list[threading.Thread] = []
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)  # inherited by the threads
     try:
         while True:
-            sock, peer = server.accept()
+            sock, peer = _accept(server)
             with _live_lock:
                 _live.add(sock)
             thread = threading.Thread(target=serve_client, args=(sock, peer, config), daemon=True)

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -63,13 +65,14 @@ class RawClient:
         self.sock.close()
 
 
-def require(tool: str, present: bool) -> None:
-    """Skip on a user machine that lacks ``tool``; in CI (``CI`` set) fail instead."""
+def require(tool: str, present: bool, why: str = "is not installed") -> None:
+    """Skip on a user machine that lacks ``tool`` (``why`` says what is missing);
+    in CI (``CI`` set) fail instead."""
     if present:
         return
     if os.environ.get("CI"):
-        pytest.fail(f"{tool} is required in CI but is not installed")
-    pytest.skip(f"{tool} is not installed")
+        pytest.fail(f"{tool} is required in CI but {why}")
+    pytest.skip(f"{tool} {why}")
 
 
 def require_program(name: str) -> str:
@@ -77,6 +80,70 @@ def require_program(name: str) -> str:
     require(name, path is not None)
     assert path is not None
     return path
+
+
+# swaks loads its optional Perl modules at run time: Debian's package only
+# recommends Net::SSLeay, so a swaks installed without it has no STARTTLS.
+SWAKS_AUTH = {"PLAIN": "Basic AUTH", "LOGIN": "Basic AUTH", "CRAM-MD5": "AUTH CRAM-MD5"}
+
+
+@functools.cache
+def swaks_support(program: str) -> dict[str, str | None]:
+    """What ``swaks --support`` lists: feature name -> None if supported, else
+    the reason ("requires Net::SSLeay")."""
+    result = subprocess.run(  # "===" lines go to stdout, "***" lines to stderr
+        [program, "--support"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30
+    )
+    features: dict[str, str | None] = {}
+    for line in result.stdout.decode(errors="replace").splitlines():
+        if (m := re.fullmatch(r"=== (.+) supported", line)) is not None:
+            features[m[1]] = None
+        elif (m := re.fullmatch(r"\*\*\* (.+) not available: (.+)", line)) is not None:
+            features[m[1]] = m[2]
+    return features
+
+
+def require_swaks(*, tls: bool = False, auth: str | None = None) -> str:
+    """The path of a swaks that can do STARTTLS (``tls``) and AUTH ``auth``, as
+    ``swaks --support`` tells; else skip, or fail in CI, saying what is missing."""
+    program = require_program("swaks")
+    support = swaks_support(program)
+    needed = (["TLS"] if tls else []) + ([SWAKS_AUTH[auth]] if auth is not None else [])
+    for feature in needed:
+        reason = support.get(feature, "not listed")
+        why = f"is not available (swaks --support: {reason})"
+        require(f"swaks with {feature}", reason is None, why)
+    return program
+
+
+@functools.cache
+def msmtp_features(program: str) -> tuple[str, list[str]]:
+    """From ``msmtp --version``: its TLS library ("GnuTLS", "OpenSSL" or "none")
+    and the authentication methods it supports (listed on the line after their
+    heading)."""
+    result = subprocess.run([program, "--version"], capture_output=True, timeout=30)
+    lines = result.stdout.decode(errors="replace").splitlines()
+    library, methods = "not listed", []
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        if line.startswith("TLS/SSL library:"):
+            library = line.split(":", 1)[1].strip()
+        elif line.startswith("Supported authentication methods:"):
+            methods = following.split()
+    return library, methods
+
+
+def require_msmtp(*, tls: bool = False, auth: str | None = None) -> str:
+    """The path of an msmtp built with a TLS library (``tls``) that supports
+    AUTH ``auth``, as ``msmtp --version`` tells; else skip, or fail in CI."""
+    program = require_program("msmtp")
+    library, methods = msmtp_features(program)
+    if tls:
+        why = f"is not available (msmtp --version: TLS/SSL library: {library})"
+        require("msmtp with TLS", library not in ("none", "not listed"), why)
+    if auth is not None:
+        why = f"is not available (msmtp --version lists: {' '.join(methods) or 'none'})"
+        require(f"msmtp with AUTH {auth}", auth.lower() in methods, why)
+    return program
 
 
 @dataclass
@@ -189,3 +256,18 @@ def stop_all(servers: list[Server]) -> None:
 @pytest.fixture
 def server(start_server: StartServer) -> Server:
     return start_server()
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and its key, valid for a day."""
+    openssl = require_program("openssl")
+    folder = tmp_path_factory.mktemp("tls")
+    crt, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-days", "1", "-keyout", str(key), "-out", str(crt)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return crt, key

@@ -14,27 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, HOST, Server, StartServer, require_program
+from .conftest import EXAMPLES, HOST, Server, StartServer, require_swaks
 from .test_example_servers import SENDER, Raw, message, only_delivery
 
 USER, PASSWORD = "alice", "s3cret pass"
 GOOD = f"{USER}:{PASSWORD}"
 PLAIN_GOOD = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode())
-
-
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost and its key, valid for a day."""
-    openssl = require_program("openssl")
-    folder = tmp_path_factory.mktemp("tls")
-    crt, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-days", "1", "-keyout", str(key), "-out", str(crt)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return crt, key
 
 
 @pytest.fixture
@@ -128,12 +113,18 @@ def test_smtplib_bad_password_gets_535(
 # -- swaks --------------------------------------------------------------------------
 
 
-def swaks(server: Server, *args: str) -> subprocess.CompletedProcess[bytes]:
-    program = require_program("swaks")
+def swaks(
+    server: Server, auth: str | None = None, password: str = PASSWORD
+) -> subprocess.CompletedProcess[bytes]:
+    """swaks with STARTTLS (``--tls``), and AUTH ``auth`` as alice when given. A
+    swaks without TLS or that mechanism skips the test (fails it in CI)."""
+    program = require_swaks(tls=True, auth=auth)
+    options = [] if auth is None else ["--auth", auth, "--auth-user", USER,
+                                       "--auth-password", password]  # fmt: skip
     return subprocess.run(
         [program, "--server", "127.0.0.1", "--port", str(server.port), "--timeout", "20",
          "--helo", "client.test", "--from", SENDER, "--to", "rcpt@mx.test",
-         "--header", "Subject: swaks over TLS", "--body", "hello over TLS", *args],
+         "--header", "Subject: swaks over TLS", "--body", "hello over TLS", "--tls", *options],
         timeout=30, capture_output=True,
     )  # fmt: skip
 
@@ -141,8 +132,7 @@ def swaks(server: Server, *args: str) -> subprocess.CompletedProcess[bytes]:
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
 def test_swaks_tls_auth_good_credentials(start_tls_server: StartServer, mechanism: str) -> None:
     server = start_tls_server()
-    result = swaks(server, "--tls", "--auth", mechanism, "--auth-user", USER,
-                   "--auth-password", PASSWORD)  # fmt: skip
+    result = swaks(server, mechanism)
     transcript = result.stdout.decode(errors="replace")
     assert result.returncode == 0, transcript
     assert "<~  235 " in transcript  # "<~": a reply read over TLS
@@ -156,8 +146,7 @@ def test_swaks_tls_auth_bad_credentials_get_535(
     start_tls_server: StartServer, mechanism: str
 ) -> None:
     server = start_tls_server()
-    result = swaks(server, "--tls", "--auth", mechanism, "--auth-user", USER,
-                   "--auth-password", "not it")  # fmt: skip
+    result = swaks(server, mechanism, password="not it")
     transcript = result.stdout.decode(errors="replace")
     assert result.returncode != 0, transcript
     assert "<~* 535 5.7.8 " in transcript
@@ -166,7 +155,7 @@ def test_swaks_tls_auth_bad_credentials_get_535(
 
 def test_swaks_tls_without_auth(start_tls_server: StartServer) -> None:
     server = start_tls_server(auth=False)
-    result = swaks(server, "--tls")
+    result = swaks(server)
     assert result.returncode == 0, result.stdout.decode(errors="replace")
     assert b" with ESMTPS id " in received(server)
 
