@@ -36,7 +36,6 @@ from pathlib import Path
 import pytest
 
 from .conftest import HOST, Server, StartServer, require
-from .test_tls_auth import cert  # noqa: F401  (a module fixture: the self-signed certificate)
 
 SENDER = "sender@client.test"
 MAX_SIZE = 12_000_000  # the example's --max-message-size, so SIZE is in force
