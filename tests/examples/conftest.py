@@ -11,6 +11,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -271,3 +272,11 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return crt, key
+
+
+@pytest.fixture
+def client_context(cert: tuple[Path, Path]) -> ssl.SSLContext:
+    """A client context that trusts the test certificate and checks the name."""
+    context = ssl.create_default_context(cafile=str(cert[0]))
+    context.check_hostname = False  # the server is reached as 127.0.0.1
+    return context

@@ -23,14 +23,6 @@ PLAIN_GOOD = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode())
 
 
 @pytest.fixture
-def client_context(cert: tuple[Path, Path]) -> ssl.SSLContext:
-    """A client context that trusts the test certificate and checks the name."""
-    context = ssl.create_default_context(cafile=str(cert[0]))
-    context.check_hostname = False  # the server is reached as 127.0.0.1
-    return context
-
-
-@pytest.fixture
 def start_tls_server(start_server: StartServer, cert: tuple[Path, Path]) -> StartServer:
     """``start_tls_server(*args)``: an example with STARTTLS and the user alice."""
 

@@ -21,11 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from . import test_tls_auth
 from .conftest import RawClient, Server, StartServer
-
-cert = test_tls_auth.cert  # the fixtures: a self-signed certificate, a client trusting it
-client_context = test_tls_auth.client_context
 
 REPLY_TIMEOUT = 10.0  # a reply that does not come within this never will
 CLOSE_TIMEOUT = 5.0  # the server closes a failed handshake within this
