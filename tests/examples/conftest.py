@@ -28,6 +28,17 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
 
+def take_reply(buffer: bytes) -> tuple[bytes, bytes] | None:
+    """The first whole reply in ``buffer`` (its last line has a space after the
+    code) and what follows it, or None while the reply is incomplete."""
+    start = 0
+    while (end := buffer.find(b"\r\n", start)) >= 0:
+        if buffer[start + 3 : start + 4] == b" ":
+            return buffer[: end + 2], buffer[end + 2 :]
+        start = end + 2
+    return None
+
+
 class RawClient:
     """A bare-socket SMTP client for what smtplib will not do (cut off,
     pipeline, BDAT, XCLIENT): it reads whole replies, the last line of which has
@@ -42,12 +53,10 @@ class RawClient:
     def reply(self) -> bytes:
         """One whole reply; EOFError if the server closes first."""
         while True:
-            start = 0
-            while (end := self.buffer.find(b"\r\n", start)) >= 0:
-                if self.buffer[start + 3 : start + 4] == b" ":
-                    reply, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
-                    return reply
-                start = end + 2
+            whole = take_reply(self.buffer)
+            if whole is not None:
+                reply, self.buffer = whole
+                return reply
             data = self.sock.recv(65536)  # bounded by the socket timeout
             if not data:
                 raise EOFError(self.buffer)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import RawClient, Server, StartServer
+from .conftest import RawClient, Server, StartServer, take_reply
 
 REPLY_TIMEOUT = 10.0  # a reply that does not come within this never will
 CLOSE_TIMEOUT = 5.0  # the server closes a failed handshake within this
@@ -120,12 +120,10 @@ class BIOClient:
 
     def reply(self) -> bytes:
         while True:
-            start = 0
-            while (end := self.buffer.find(b"\r\n", start)) >= 0:
-                if self.buffer[start + 3 : start + 4] == b" ":
-                    reply, self.buffer = self.buffer[: end + 2], self.buffer[end + 2 :]
-                    return reply
-                start = end + 2
+            whole = take_reply(self.buffer)
+            if whole is not None:
+                reply, self.buffer = whole
+                return reply
             try:
                 self.buffer += self.tls.read(65536)
             except ssl.SSLWantReadError:
