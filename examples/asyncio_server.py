@@ -2,8 +2,9 @@
 
     python examples/asyncio_server.py [--port 8025] [--maildir ./maildir] [--help]
 
-The shared policy and Maildir delivery are in _common.py; this file is only the I/O
-around smtpstate.ServerConnection (see docs/adapters.md), with callbacks, not streams.
+This file is only the I/O loop around smtpstate.ServerConnection: the reply to
+each event and the Maildir delivery are Session's (_policy.py), the command line
+is _config.py's (see docs/adapters.md). Callbacks, not streams.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import asyncio
 import signal
 import ssl
 
-from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+from _config import READ_SIZE, WRITE_THRESHOLD, Config, announce, log_error, parse_args
+from _policy import Session
 
 from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 

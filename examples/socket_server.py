@@ -2,8 +2,9 @@
 
     python examples/socket_server.py [--port 8025] [--maildir ./maildir] [--help]
 
-The shared policy and Maildir delivery are in _common.py; this file is only the
-I/O loop around smtpstate.ServerConnection (see docs/adapters.md).
+This file is only the I/O loop around smtpstate.ServerConnection: the reply to
+each event and the Maildir delivery are Session's (_policy.py), the command line
+is _config.py's (see docs/adapters.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import time
 from types import FrameType
 from typing import Any
 
-from _common import READ_SIZE, WRITE_THRESHOLD, Config, Session, announce, log_error, parse_args
+from _config import READ_SIZE, WRITE_THRESHOLD, Config, announce, log_error, parse_args
+from _policy import Session
 
 from smtpstate import NEED_DATA, ConnectionClosed, RemoteProtocolError
 

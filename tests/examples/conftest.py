@@ -229,23 +229,28 @@ def start_server(adapter: str, tmp_path: Path) -> Iterator[StartServer]:
             adapter, proc, 0, box if maildir else (cwd or tmp_path) / "maildir", stdout, stderr
         )
         started.append(server)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            first = stdout.read_bytes().split(b"\n", 1)
-            if len(first) == 2:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"{adapter} exited: {stderr.read_text()}")
-            time.sleep(0.02)
-        else:
-            pytest.fail(f"{adapter} printed no 'listening on' line")
-        line = first[0].decode()
-        assert line.startswith(f"listening on {HOST}:"), line
-        server.port = int(line.rsplit(":", 1)[1])
+        server.port = wait_listening(server)
         return server
 
     yield start
     stop_all(started)
+
+
+def wait_listening(server: Server) -> int:
+    """The port in the ``listening on HOST:PORT`` line a server prints first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        first = server.stdout.read_bytes().split(b"\n", 1)
+        if len(first) == 2:
+            break
+        if server.proc.poll() is not None:
+            pytest.fail(f"{server.adapter} exited: {server.stderr.read_text()}")
+        time.sleep(0.02)
+    else:
+        pytest.fail(f"{server.adapter} printed no 'listening on' line")
+    line = first[0].decode()
+    assert line.startswith(f"listening on {HOST}:"), line
+    return int(line.rsplit(":", 1)[1])
 
 
 def stop_all(servers: list[Server]) -> None:

@@ -354,12 +354,13 @@ def test_timeouts_per_phase_in_the_session() -> None:
     termination timeout (4.5.3.2.6) to write."""
     sys.path.insert(0, str(EXAMPLES))
     try:
-        import _common  # type: ignore[import-not-found]
+        import _config  # type: ignore[import-not-found]
+        import _policy  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(EXAMPLES))
     from smtpstate import NEED_DATA, Command
 
-    config = _common.Config(
+    config = _config.Config(
         maildir=".",
         discard=True,
         initial_timeout=1,
@@ -371,7 +372,7 @@ def test_timeouts_per_phase_in_the_session() -> None:
         data_term_timeout=7,
         message_deadline=100,
     )
-    session = _common.Session(config, None)
+    session = _policy.Session(config, None)
     session.greeting()
     seen = [session.timeout]
 
@@ -391,7 +392,7 @@ def test_timeouts_per_phase_in_the_session() -> None:
     feed(b".\r\n")
     seen.append(session.timeout)
     assert seen == [1, 2, 3, 4, 5, 6, 2]
-    short = _common.Session(_common.Config(maildir=".", discard=True, message_deadline=0.5), None)
+    short = _policy.Session(_config.Config(maildir=".", discard=True, message_deadline=0.5), None)
     short.greeting()
     short.conn.receive_data(b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
     while (event := short.conn.next_event()) is not NEED_DATA:

@@ -1,0 +1,458 @@
+"""The example servers' policy: one ``Session`` per connection, holding the engine
+(``session.conn``) and deciding everything the engine leaves to the application.
+
+- ``new_connection()`` is the one place a ``ServerConnection`` is built, from the
+  command line's ``Config``.
+- ``Session.decide()`` is the one place a command's reply is picked: the method
+  ``_DECISIONS`` (at the end of this file) names for the event's type.
+- When the message file is opened, delivered or dropped (``_maildir.Spool``, with
+  the headers of ``_trace.py`` in front).
+- The timeout of each phase (RFC 5321 4.5.3.2), read by the adapter before each
+  read and write.
+
+Nothing here does network I/O. An adapter (``socket_server.py``,
+``asyncio_server.py``, ``trio_server.py``) owns the socket, the clock and the
+loop; it hands every event to ``Session.handle`` and writes the bytes it gets
+back. See docs/adapters.md.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from _config import Config
+from _maildir import NullSpool, Spool, new_queue_id
+from _trace import Client, received_protocol, trace_headers
+
+from smtpstate import (
+    AuthChallenge,
+    Authenticate,
+    ChunkReceived,
+    CommandRejected,
+    ConnectionClosed,
+    DataStart,
+    EndOfMessage,
+    Event,
+    Expand,
+    Extensions,
+    Hello,
+    Help,
+    MailFrom,
+    MessageData,
+    Noop,
+    ProxyHeader,
+    Quit,
+    RcptTo,
+    RemoteProtocolError,
+    Reply,
+    Reset,
+    Sentinel,
+    ServerConnection,
+    StartTLS,
+    State,
+    UnknownCommand,
+    Verify,
+    XClient,
+    XForward,
+)
+
+__all__ = ["Session", "new_connection"]
+
+# --auth: every built-in SASL mechanism; the engine offers PLAIN and LOGIN only
+# under TLS unless --auth-without-tls (RFC 4954 4).
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+# The replies that never change are built (and validated) once, not per command.
+REPLY_LOCAL_ERROR = Reply(451, "Local error in processing", "4.3.0")
+REPLY_OK = Reply(250, "OK", "2.0.0")
+REPLY_SENDER_OK = Reply(250, "Sender OK", "2.1.0")
+REPLY_RECIPIENT_OK = Reply(250, "Recipient OK", "2.1.5")
+REPLY_START_DATA = Reply(354, "End data with <CR><LF>.<CR><LF>")
+REPLY_NOT_IMPLEMENTED = Reply(502, "Command not implemented", "5.5.1")
+# Read for every event: in Python 3.11 ``State.IN_DATA`` is a descriptor call,
+# ten times the cost of a global.
+_IN_DATA, _TLS_PENDING = State.IN_DATA, State.TLS_PENDING
+
+
+def new_connection(config: Config) -> ServerConnection:
+    """The engine for one connection, with what the command line turned on."""
+    return ServerConnection(
+        config.hostname,
+        Extensions(
+            size=config.max_message_size,
+            smtputf8=True,
+            starttls=config.tls is not None,
+            auth=AUTH_MECHANISMS if config.users else (),
+            auth_without_tls=config.auth_without_tls,
+            chunking=config.chunking,
+            binarymime=config.chunking,
+            dsn=config.dsn,
+        ),
+        require_tls=config.require_tls,
+        require_auth=config.require_auth,
+        max_recipients=config.max_recipients,
+        max_errors=config.max_errors,
+        strict_pipelining=config.strict_pipelining,
+        lmtp=config.lmtp,
+        proxy_protocol=config.proxy_protocol,
+    )
+
+
+class Session:
+    """One client session: the engine (``self.conn``) plus the decisions of this
+    example server. The adapter feeds ``conn`` bytes, reads events from it and
+    writes what ``handle`` returns."""
+
+    def __init__(self, config: Config, peer: tuple[Any, ...] | None) -> None:
+        self.config = config
+        self.peer = peer
+        self.conn = new_connection(config)
+        # Who the trace headers name: the peer, or the client a PROXY header or
+        # XCLIENT names; XFORWARD names one for the next transaction only.
+        self.client = Client.from_peer(peer)
+        self._speaker = self.client  # who speaks XCLIENT/XFORWARD: peer or PROXY client
+        self._forward: Client | None = None
+        self._trust()
+        self._helo = ""
+        self._extended = False
+        self._sender: MailFrom | None = None
+        self._recipients: list[RcptTo] = []
+        self._spool: Spool | None = None
+        self._spool_failed = False  # the message file could not be made: 451 at the end
+        self._queue_id = ""
+        self._body_deadline: float | None = None  # time.monotonic() when the body must end
+        self._body_started = False
+        self._reply_to_body = False  # the unwritten replies answer a message's end
+        # RFC 5321 4.5.3.2: the timeout of each phase by the engine's state (the
+        # body's depends on the message deadline; other states wait for a command).
+        self._timeouts = {
+            State.IN_MAIL: config.mail_timeout,
+            State.HAS_RCPT: config.rcpt_timeout,
+            State.PROXY_HEADER: config.initial_timeout,
+            State.CONNECTED: config.initial_timeout,
+            State.AWAIT_HELLO: config.initial_timeout,
+        }
+
+    # -- what the adapter calls ----------------------------------------------------
+
+    def greeting(self) -> bytes:
+        """The 220 owed first; empty with ``--proxy-protocol``, where the PROXY
+        header comes first and ``handle`` returns the greeting for it."""
+        if self.conn.state is State.PROXY_HEADER:
+            return b""
+        return self.conn.send(self._greeting())
+
+    def handle(self, event: Event | Sentinel) -> bytes:
+        """Act on one event; return the bytes to write (empty for body data)."""
+        if isinstance(event, MessageData):
+            self._body_started = True
+            if self._spool is None and self._sender is not None:  # BDAT: the first chunk
+                self._open_spool()
+            if self._spool is not None:
+                self._spool.write(event.data)
+            return b""
+        if not isinstance(event, Event) or isinstance(event, ConnectionClosed):
+            raise RuntimeError(f"the adapter handles {event!r} itself")
+        if isinstance(event, EndOfMessage) and self.config.lmtp:
+            # RFC 2033 4.2: one reply per accepted recipient, in order.
+            self._reply_to_body = True
+            return b"".join(self.conn.send(reply) for reply in self._end_of_lmtp_message(event))
+        return self.conn.send(self.decide(event))
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """Set once the 220 to STARTTLS is sent (the engine is in TLS_PENDING): the
+        adapter writes out its replies, runs the handshake with this context, then
+        calls ``conn.tls_established()``. See docs/tls-auth.md."""
+        return self.config.tls if self.conn.state is _TLS_PENDING else None
+
+    @property
+    def timeout(self) -> float:
+        """How long the next read may take: the RFC 5321 4.5.3.2 timeout of the
+        phase, and inside a body no longer than the message deadline allows."""
+        c, state = self.config, self.conn.state
+        if state is _IN_DATA:
+            block = c.data_timeout if self._body_started else c.data_init_timeout
+            left = (self._body_deadline or 0.0) - time.monotonic()
+            return max(0.001, min(block, left))
+        return self._timeouts.get(state, c.idle_timeout)
+
+    @property
+    def write_timeout(self) -> float:
+        """How long writing the batched replies may take: the DATA termination
+        timeout (4.5.3.2.6) for the reply to a body, else the phase's timeout, so
+        a client that never reads is dropped (back-pressure)."""
+        if self._reply_to_body:
+            return max(self.config.data_term_timeout, self.timeout)
+        return self.timeout
+
+    def written(self) -> None:
+        """The adapter wrote every reply it had."""
+        self._reply_to_body = False
+
+    def protocol_error(self, exc: RemoteProtocolError) -> bytes:
+        """The client broke the protocol beyond repair: its last reply, then close."""
+        self._drop_spool()
+        return self.conn.send(exc.reply)
+
+    def timed_out(self) -> bytes:
+        """RFC 5321 4.5.3.2: on a timeout the server answers 421 and closes."""
+        return self._unsolicited(Reply(421, f"{self.config.hostname} Timeout, closing", "4.4.2"))
+
+    def shutting_down(self) -> bytes:
+        """RFC 5321 3.8: 421 when the server shuts down."""
+        return self._unsolicited(
+            Reply(421, f"{self.config.hostname} Service shutting down", "4.3.2")
+        )
+
+    def close(self) -> None:
+        """The connection is over: anything unfinished is dropped, never delivered."""
+        self._drop_spool()
+
+    # -- the reply to each command ---------------------------------------------------
+
+    def decide(self, event: Event) -> Reply:
+        """The reply to one command: the method _DECISIONS names for its type
+        (anything else: 502)."""
+        decide = _DECISIONS.get(type(event))
+        return decide(self, event) if decide is not None else REPLY_NOT_IMPLEMENTED
+
+    def _pass_on(self, event: CommandRejected | UnknownCommand | AuthChallenge) -> Reply:
+        return event.reply  # the engine's refusal, or (AuthChallenge) its 334
+
+    def _on_proxy(self, event: ProxyHeader) -> Reply:  # --proxy-protocol: now the greeting
+        """A PROXY header names the real client, unless it is a LOCAL health
+        check or gives no address (UNKNOWN): then the peer stays."""
+        if event.command == "PROXY" and event.source_address is not None:
+            via = f"PROXY v{event.version} from {self.client.literal()}"
+            self.client = Client(event.source_address, event.source_port, via=via)
+            self._speaker = self.client
+            self._trust()
+        return self._greeting()
+
+    def _on_xclient(self, event: XClient) -> Reply:
+        """--xclient-trusted: the session starts again as the client it names."""
+        self._end_transaction()
+        client = self.client.relayed(event.attributes, f"XCLIENT from {self._speaker.literal()}")
+        self.client = replace(client, helo=None)
+        self._helo = client.helo or ""  # until the next EHLO
+        return self._greeting()
+
+    def _on_xforward(self, event: XForward) -> Reply:  # for the next transaction only
+        via = f"XFORWARD from {self._speaker.literal()}"
+        self._forward = (self._forward or self.client).relayed(event.attributes, via)
+        return REPLY_OK
+
+    def _on_hello(self, event: Hello) -> Reply:
+        self._end_transaction()
+        self._helo, self._extended = event.domain, event.extended
+        return Reply(250, f"{self.config.hostname} greets {event.domain}")
+
+    def _on_starttls(self, event: StartTLS) -> Reply:  # only offered with --tls-cert
+        self._new_transaction()
+        return Reply(220, "Ready to start TLS", "2.0.0")
+
+    def _authenticate(self, event: Authenticate) -> Reply:
+        """Check the credentials against --auth. ``check_password`` compares in
+        constant time; an unknown user is checked against a dummy password, so
+        the reply takes as long. No one may act as someone else (authzid)."""
+        password = dict(self.config.users).get(event.username)
+        proved = event.check_password("\0" if password is None else password)
+        if proved and password is not None and event.authorization_id in ("", event.username):
+            return Reply(235, "Authentication succeeded", "2.7.0")
+        return Reply(535, "Authentication credentials invalid", "5.7.8")
+
+    def _on_mail(self, event: MailFrom) -> Reply:
+        self._new_transaction()
+        self._sender = event
+        return REPLY_SENDER_OK
+
+    def _on_rcpt(self, event: RcptTo) -> Reply:
+        self._recipients.append(event)
+        return REPLY_RECIPIENT_OK
+
+    def _on_data(self, event: DataStart) -> Reply:
+        if (failed := self._open_spool()) is not None:
+            return failed
+        self._body_deadline = time.monotonic() + self.config.message_deadline
+        self._body_started = False
+        return REPLY_START_DATA
+
+    def _on_chunk(self, event: ChunkReceived) -> Reply:  # --chunking: BDAT without LAST
+        failed = event.reply or self._open_spool()
+        if failed is not None:  # RFC 3030 2: the transaction fails
+            self._new_transaction()
+            return failed
+        return Reply(250, f"{event.size} octets received", "2.0.0")
+
+    def _on_end(self, event: EndOfMessage) -> Reply:
+        """The body is complete: deliver it, unless the engine flagged it (too big,
+        bad line endings...); then nothing is delivered and its reply goes out."""
+        self._reply_to_body = True
+        spool = self._take_spool(event)
+        self._end_transaction()
+        if event.reply is not None:
+            return event.reply
+        if spool is None:
+            return REPLY_LOCAL_ERROR
+        try:
+            spool.commit()
+        except OSError:
+            return REPLY_LOCAL_ERROR
+        return Reply(250, f"OK queued as {self._queue_id}", "2.0.0")
+
+    def _on_reset(self, event: Reset) -> Reply:
+        self._end_transaction()
+        return REPLY_OK
+
+    def _on_noop(self, event: Noop) -> Reply:
+        return REPLY_OK
+
+    def _on_quit(self, event: Quit) -> Reply:
+        return Reply(221, f"{self.config.hostname} closing connection", "2.0.0")
+
+    def _on_verify(self, event: Verify) -> Reply:
+        return Reply(252, "Cannot VRFY user, but will accept message", "2.5.0")
+
+    def _on_expand(self, event: Expand) -> Reply:
+        return Reply(252, "Cannot EXPN", "2.5.0")
+
+    def _on_help(self, event: Help) -> Reply:
+        return Reply(214, "See RFC 5321", "2.0.0")
+
+    def _end_of_lmtp_message(self, event: EndOfMessage) -> list[Reply]:
+        """RFC 2033 4.2: one file and one reply per accepted recipient, in order."""
+        count = len(event.recipients)
+        spool, recipients = self._take_spool(event), self._recipients
+        heads = [self._trace_headers([r]) for r in recipients] if spool else []
+        self._end_transaction()
+        if spool is None or len(heads) != count:  # refused by the engine, or no file
+            if spool is not None:
+                spool.discard()
+            return [event.reply or REPLY_LOCAL_ERROR] * count
+        landed = spool.deliver_copies(heads)
+        return [
+            Reply(250, f"<{r.forward_path.address}> OK queued as {self._queue_id}", "2.0.0")
+            if ok
+            else Reply(451, f"<{r.forward_path.address}> Local error in processing", "4.3.0")
+            for r, ok in zip(recipients, landed, strict=True)
+        ]
+
+    # -- the transaction and its message file -------------------------------------------
+
+    def _new_transaction(self) -> None:
+        self._drop_spool()
+        self._spool_failed = False
+        self._sender = None
+        self._recipients = []
+
+    def _end_transaction(self) -> None:
+        """After a body, RSET, a new EHLO or XCLIENT: XFORWARD is forgotten too."""
+        self._new_transaction()
+        self._forward = None
+
+    def _open_spool(self) -> Reply | None:
+        """Start the message file, at DATA or at the first BDAT chunk: None once
+        it is open, else the reply that fails the transaction. In LMTP mode it
+        holds the body only; each recipient's copy gets its own headers."""
+        if self._spool is not None:
+            return None
+        if self._spool_failed:
+            return REPLY_LOCAL_ERROR
+        self._queue_id = new_queue_id()
+        if self.config.discard:
+            self._spool = NullSpool()
+            return None
+        head = b"" if self.config.lmtp else self._trace_headers(self._recipients)
+        try:
+            self._spool = Spool(self.config.maildir, head)
+        except OSError:
+            self._spool_failed = True
+            return REPLY_LOCAL_ERROR
+        return None
+
+    def _take_spool(self, event: EndOfMessage) -> Spool | None:
+        """The message file once the body is complete (for ``BDAT 0 LAST``, an
+        empty message, opened now); None if there is none, or if the engine
+        flagged the body: then the file is deleted."""
+        if event.reply is None:
+            self._open_spool()
+        spool, self._spool = self._spool, None
+        if event.reply is not None and spool is not None:
+            spool.discard()
+            return None
+        return spool
+
+    def _drop_spool(self) -> None:
+        if self._spool is not None:
+            spool, self._spool = self._spool, None
+            spool.discard()
+
+    def _trace_headers(self, recipients: Sequence[RcptTo]) -> bytes:
+        """The headers in front of the body (``_trace.trace_headers``) for the
+        transaction under way."""
+        assert self._sender is not None
+        protocol = received_protocol(
+            extended=self._extended,
+            lmtp=self.config.lmtp,
+            smtputf8=self._sender.smtputf8,
+            tls=self.conn.tls_active,
+            authenticated=bool(self.conn.authenticated),
+        )
+        return trace_headers(
+            self._sender,
+            recipients,
+            self._forward or self.client,
+            helo=self._helo,
+            by=self.config.hostname,
+            protocol=protocol,
+            queue_id=self._queue_id,
+            dsn=self.config.dsn,
+        )
+
+    # -- the rest of the session ---------------------------------------------------------
+
+    def _greeting(self) -> Reply:
+        kind = "LMTP" if self.config.lmtp else "ESMTP"
+        return Reply(220, f"{self.config.hostname} {kind} smtpstate example")
+
+    def _trust(self) -> None:
+        """XCLIENT and XFORWARD for a client in --xclient-trusted (by the PROXY
+        address when there is one), decided before EHLO and kept after XCLIENT."""
+        trusted = self.client.trusted(self.config.xclient_trusted)
+        self.conn.xclient = self.conn.xforward = trusted
+
+    def _unsolicited(self, reply: Reply) -> bytes:
+        self._drop_spool()
+        if self.conn.state in (State.CLOSED, State.ERROR):
+            return b""  # the session already ended with its last reply
+        # Owed or not, the engine sends a 421 (RFC 5321 3.8: the server may close
+        # at any time) and moves to CLOSED.
+        return self.conn.send(reply)
+
+
+# The example's answer to each kind of command (anything else: 502).
+_DECISIONS: dict[type[Event], Callable[[Session, Any], Reply]] = {
+    CommandRejected: Session._pass_on,
+    UnknownCommand: Session._pass_on,
+    AuthChallenge: Session._pass_on,
+    ProxyHeader: Session._on_proxy,
+    XClient: Session._on_xclient,
+    XForward: Session._on_xforward,
+    Hello: Session._on_hello,
+    StartTLS: Session._on_starttls,
+    Authenticate: Session._authenticate,
+    MailFrom: Session._on_mail,
+    RcptTo: Session._on_rcpt,
+    DataStart: Session._on_data,
+    ChunkReceived: Session._on_chunk,
+    EndOfMessage: Session._on_end,
+    Reset: Session._on_reset,
+    Noop: Session._on_noop,
+    Quit: Session._on_quit,
+    Verify: Session._on_verify,
+    Expand: Session._on_expand,
+    Help: Session._on_help,
+}
