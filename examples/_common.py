@@ -43,6 +43,7 @@ from smtpstate import (
     MailFrom,
     MessageData,
     Noop,
+    Options,
     ProxyHeader,
     Quit,
     RcptTo,
@@ -570,13 +571,15 @@ class Session:
                 binarymime=config.chunking,
                 dsn=config.dsn,
             ),
-            require_tls=config.require_tls,
-            require_auth=config.require_auth,
-            max_recipients=config.max_recipients,
-            max_errors=config.max_errors,
-            strict_pipelining=config.strict_pipelining,
-            lmtp=config.lmtp,
-            proxy_protocol=config.proxy_protocol,
+            Options(
+                require_tls=config.require_tls,
+                require_auth=config.require_auth,
+                max_recipients=config.max_recipients,
+                max_errors=config.max_errors,
+                strict_pipelining=config.strict_pipelining,
+                lmtp=config.lmtp,
+                proxy_protocol=config.proxy_protocol,
+            ),
         )
         # Who the trace headers name: the peer, or the client a PROXY header or
         # XCLIENT names; XFORWARD names one for the next transaction only.
