@@ -83,7 +83,8 @@ def legal_reply(event: Event, choice: int) -> Reply:
 def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> None:
     """The adapter loop; only RemoteProtocolError may escape."""
     ext = conn.extensions
-    cap = conn.options.max_command_line + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+    allowance = max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+    cap = conn.options.max_command_line + allowance
     auth_cap = 12288  # RFC 4954 4: a SASL response line may be this long
     pending = iter(chunks)
     n = 0

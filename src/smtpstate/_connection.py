@@ -427,7 +427,10 @@ class ServerConnection:
             return split
         verb, argument = split
         plan = self._plan
-        for check in plan.before.get(verb, plan.unknown):
+        checks = plan.before[self._state].get(verb)
+        if checks is None:
+            checks = plan.unknown[self._state]
+        for check in checks:
             answer = check(self, verb, argument)
             if answer is not None:
                 return answer  # type: ignore[no-any-return]

@@ -154,7 +154,7 @@ class Rule:
         )
 
 
-def _always(verb: str, options: Options, extensions: Extensions) -> bool:
+def _always(state: State, verb: str, options: Options, extensions: Extensions) -> bool:
     return True
 
 
@@ -166,7 +166,7 @@ class Step:
     verbs: frozenset[str] | None  # None: every verb (an unknown one too)
     rules: tuple[Rule, ...]
     check: Callable[..., Any] | None = None  # None: enforced elsewhere (see ``where``)
-    applies: Callable[[str, Options, Extensions], bool] = _always
+    applies: Callable[[State, str, Options, Extensions], bool] = _always
     when: str = ""  # when it applies, for the table
     where: str = ""  # who enforces a step without a check
     unknown_verbs: bool = False  # whether verbs the engine does not know go through it
@@ -479,11 +479,9 @@ def early_input(conn: ServerConnection, verb: str, argument: str) -> None:
 
 
 def no_service(conn: ServerConnection, verb: str, argument: str) -> Any:
-    if conn._state is REFUSED and verb != "QUIT":
-        refusal = NO_SERVICE.refuse(verb)
-        # A BDAT's octets are read (and dropped) all the same.
-        return conn._bdat_command(argument, refusal) if verb == "BDAT" else refusal
-    return None
+    refusal = NO_SERVICE.refuse(verb)  # in the plan of state REFUSED only
+    # A BDAT's octets are read (and dropped) all the same.
+    return conn._bdat_command(argument, refusal) if verb == "BDAT" else refusal
 
 
 def unknown_command(conn: ServerConnection, verb: str, argument: str) -> Command:
@@ -512,11 +510,9 @@ def tls_active(conn: ServerConnection, verb: str, argument: str) -> Command | No
     return TLS_ACTIVE.refuse(verb) if conn._tls_active else None
 
 
-def in_sequence(conn: ServerConnection, verb: str, argument: str) -> Command | None:
-    command_type = VERB_EVENTS[verb]
-    if command_type in IN_SEQUENCE[conn._state]:
-        return None
-    return out_of_sequence(conn, verb, command_type)
+def in_sequence(conn: ServerConnection, verb: str, argument: str) -> Command:
+    # In the plan only of the states where TRANSITIONS has no accepting row.
+    return out_of_sequence(conn, verb, VERB_EVENTS[verb])
 
 
 def out_of_sequence(
@@ -623,18 +619,26 @@ STEPS: tuple[Step, ...] = (
         _ANY,
         (EARLY_INPUT,),
         early_input,
-        lambda verb, options, ext: options.strict_pipelining,
+        lambda state, verb, options, ext: options.strict_pipelining,
         "Options.strict_pipelining",
         unknown_verbs=True,
     ),
-    Step("command", _ANY, (NO_SERVICE,), no_service, unknown_verbs=True),
+    Step(
+        "command",
+        _ANY,
+        (NO_SERVICE,),
+        no_service,
+        lambda state, verb, options, ext: state is REFUSED and verb != "QUIT",
+        "state REFUSED",
+        unknown_verbs=True,
+    ),
     Step("command", frozenset(), (UNKNOWN,), unknown_command, unknown_verbs=True),
     Step(
         "command",
         frozenset(OPTIONAL_VERBS),
         (NOT_IMPLEMENTED,),
         not_implemented,
-        lambda verb, options, ext: not OPTIONAL_VERBS[verb](ext),
+        lambda state, verb, options, ext: not OPTIONAL_VERBS[verb](ext),
         "the extension is off",
     ),
     Step(
@@ -649,18 +653,25 @@ STEPS: tuple[Step, ...] = (
         frozenset({"HELO", "EHLO"}),
         (USE_LHLO,),
         use_lhlo,
-        lambda verb, options, ext: options.lmtp,
+        lambda state, verb, options, ext: options.lmtp,
         "Options.lmtp",
     ),
     Step("command", frozenset({"XCLIENT", "XFORWARD"}), (NOT_AUTHORIZED,), not_authorized),
     Step("command", frozenset({"STARTTLS"}), (TLS_ACTIVE,), tls_active),
-    Step("command", KNOWN_VERBS, (NEED_HELLO, NO_VALID_RECIPIENTS, OUT_OF_SEQUENCE), in_sequence),
+    Step(
+        "command",
+        KNOWN_VERBS,
+        (NEED_HELLO, NO_VALID_RECIPIENTS, OUT_OF_SEQUENCE),
+        in_sequence,
+        lambda state, verb, options, ext: VERB_EVENTS[verb] not in IN_SEQUENCE[state],
+        "not in sequence in the state",
+    ),
     Step(
         "command",
         NEED_TLS,
         (TLS_REQUIRED,),
         tls_required,
-        lambda verb, options, ext: options.require_tls,
+        lambda state, verb, options, ext: options.require_tls,
         "Options.require_tls",
     ),
     Step(
@@ -683,7 +694,7 @@ STEPS: tuple[Step, ...] = (
         NEED_AUTH,
         (AUTH_REQUIRED,),
         auth_required,
-        lambda verb, options, ext: options.require_auth,
+        lambda state, verb, options, ext: options.require_auth,
         "Options.require_auth",
     ),
     Step("argument", _ANY, (ARGUMENT_SYNTAX,), where="_commands.parse_arguments"),
@@ -698,7 +709,7 @@ STEPS: tuple[Step, ...] = (
         _ANY,
         (TEXT_UTF8,),
         text_utf8,
-        lambda verb, options, ext: verb not in ("MAIL", "RCPT") and not ext.smtputf8,
+        lambda state, verb, options, ext: verb not in ("MAIL", "RCPT") and not ext.smtputf8,
         "a non-ASCII line, SMTPUTF8 off",
     ),
 )
@@ -722,41 +733,56 @@ Check = Callable[[Any, str, Any], Any]
 
 
 class Plan:
-    """The checks each verb goes through under one ``Options`` and ``Extensions``.
+    """The checks each verb goes through under one ``Options`` and ``Extensions``,
+    by state: a step that cannot fire in a state is left out of its plan.
 
-    ``before[verb]`` runs before parsing; the last check of AUTH, XCLIENT,
-    XFORWARD and BDAT always answers. ``after[verb]`` runs on the parsed event
+    ``before[state][verb]`` runs before parsing (``unknown[state]`` for a verb
+    not in it, and it always answers); ``after[verb]`` runs on the parsed event
     of an ASCII line, ``after_utf8[verb]`` on that of any other line.
-    ``unknown`` serves every verb not in ``before`` (and always answers).
     """
 
     __slots__ = ("after", "after_utf8", "before", "longest_line", "unknown")
 
     def __init__(self, options: Options, extensions: Extensions) -> None:
         known = KNOWN_VERBS if options.lmtp else KNOWN_VERBS - {"LHLO"}
-        self.before = {verb: _checks("command", verb, options, extensions) for verb in known}
-        self.after = {verb: _checks("argument", verb, options, extensions) for verb in known}
-        self.after_utf8 = {
-            verb: _checks("argument", verb, options, extensions, utf8=True) for verb in known
+        self.before = {
+            state: {verb: _checks("command", state, verb, options, extensions) for verb in known}
+            for state in State
         }
-        self.unknown = _checks("command", None, options, extensions)
+        self.unknown = {
+            state: _checks("command", state, None, options, extensions) for state in State
+        }
+        # The argument checks look at no state (READY stands for any).
+        self.after = {
+            verb: _checks("argument", State.READY, verb, options, extensions) for verb in known
+        }
+        self.after_utf8 = {
+            verb: _checks("argument", State.READY, verb, options, extensions, utf8=True)
+            for verb in known
+        }
         # The longest command line any verb may send (MAIL and RCPT get more).
         self.longest_line = options.max_command_line + extensions._max_line_allowance
 
 
 def _checks(
-    phase: str, verb: str | None, options: Options, extensions: Extensions, utf8: bool = False
+    phase: str,
+    state: State,
+    verb: str | None,
+    options: Options,
+    extensions: Extensions,
+    utf8: bool = False,
 ) -> tuple[Check, ...]:
-    """The checks of ``verb`` (None: a verb the engine does not know), in order."""
+    """The checks of ``verb`` (None: a verb the engine does not know) in
+    ``state``, in order."""
     checks: list[Check] = []
     for step in STEPS:
         if step.phase != phase or step.check is None:
             continue
         if verb is None:
-            if not step.unknown_verbs or not step.applies("", options, extensions):
+            if not step.unknown_verbs or not step.applies(state, "", options, extensions):
                 continue
         elif (step.verbs is not None and verb not in step.verbs) or not step.applies(
-            verb, options, extensions
+            state, verb, options, extensions
         ):
             continue
         if step.check in (_UTF8_ONLY if not utf8 else _ASCII_ONLY):
@@ -768,7 +794,9 @@ def _checks(
 
 
 # Checks that always answer: nothing after them runs.
-_FINAL = frozenset({unknown_command, not_implemented, bdat, use_lhlo, auth, attributes})
+_FINAL = frozenset(
+    {no_service, unknown_command, not_implemented, bdat, use_lhlo, in_sequence, auth, attributes}
+)
 # For a non-ASCII line, mail_utf8 and rcpt_utf8 do what mail_params and rcpt_params do, and more.
 _ASCII_ONLY = frozenset({mail_params, rcpt_params})
 _UTF8_ONLY = frozenset({mail_utf8, rcpt_utf8, text_utf8})
