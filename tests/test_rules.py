@@ -105,3 +105,19 @@ def test_plans_are_shared_by_equal_configurations() -> None:
     first = ServerConnection("a", Extensions(size=10), Options(max_errors=5))
     second = ServerConnection("a", Extensions(size=10), Options(max_errors=5))
     assert first._plan is second._plan
+
+
+def test_every_step_says_who_checks_it() -> None:
+    """Each step of the order names its check function, or who enforces it."""
+    from smtpstate._rules import STEPS
+
+    assert all(step.checked_by for step in STEPS)
+    assert STEPS[0].checked_by == "ServerConnection._next_command_event"
+
+
+def test_construction_values_are_read_only_properties() -> None:
+    from smtpstate import Options, ServerConnection
+
+    options = Options(require_tls=True)
+    conn = ServerConnection("mx.test", options=options)
+    assert conn.hostname == "mx.test" and conn.options is options
