@@ -18,6 +18,7 @@ back. See docs/adapters.md.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,7 @@ from smtpstate import (
     MailFrom,
     MessageData,
     Noop,
+    Options,
     ProxyHeader,
     Quit,
     RcptTo,
@@ -79,18 +81,24 @@ _IN_DATA, _TLS_PENDING = State.IN_DATA, State.TLS_PENDING
 
 def new_connection(config: Config) -> ServerConnection:
     """The engine for one connection, with what the command line turned on."""
-    return ServerConnection(
-        config.hostname,
-        Extensions(
-            size=config.max_message_size,
-            smtputf8=True,
-            starttls=config.tls is not None,
-            auth=AUTH_MECHANISMS if config.users else (),
-            auth_without_tls=config.auth_without_tls,
-            chunking=config.chunking,
-            binarymime=config.chunking,
-            dsn=config.dsn,
-        ),
+    extensions, options = engine_settings(config)
+    return ServerConnection(config.hostname, extensions, options)
+
+
+@functools.cache
+def engine_settings(config: Config) -> tuple[Extensions, Options]:
+    """Built once per configuration: the engine prepares its checks per pair."""
+    extensions = Extensions(
+        size=config.max_message_size,
+        smtputf8=True,
+        starttls=config.tls is not None,
+        auth=AUTH_MECHANISMS if config.users else (),
+        auth_without_tls=config.auth_without_tls,
+        chunking=config.chunking,
+        binarymime=config.chunking,
+        dsn=config.dsn,
+    )
+    options = Options(
         require_tls=config.require_tls,
         require_auth=config.require_auth,
         max_recipients=config.max_recipients,
@@ -99,6 +107,7 @@ def new_connection(config: Config) -> ServerConnection:
         lmtp=config.lmtp,
         proxy_protocol=config.proxy_protocol,
     )
+    return extensions, options
 
 
 class Session:

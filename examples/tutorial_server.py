@@ -40,7 +40,7 @@ def decide(event: smtpstate.Command) -> Reply:
 
 def serve(sock: socket.socket, spool_dir: str) -> None:
     extensions = smtpstate.Extensions(size=10_000_000)
-    conn = smtpstate.ServerConnection(HOSTNAME, extensions, max_errors=10)
+    conn = smtpstate.ServerConnection(HOSTNAME, extensions, smtpstate.Options(max_errors=10))
     sock.sendall(conn.send(Reply(220, f"{HOSTNAME} ESMTP ready")))
     outbox = bytearray()
     spool: BinaryIO | None = None  # the file a body is written to, while it arrives

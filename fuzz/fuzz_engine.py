@@ -58,9 +58,11 @@ def run(data: bytes, config: int, features: int, pieces: list[bytes]) -> tuple[l
     conn = smtpstate.ServerConnection(
         "mx.example",
         ext,
-        bad_line_endings=POLICIES[(config >> 1) % 3],
-        lmtp=bool(features & 16),
-        proxy_protocol=proxy,
+        smtpstate.Options(
+            bad_line_endings=POLICIES[(config >> 1) % 3],
+            lmtp=bool(features & 16),
+            proxy_protocol=proxy,
+        ),
         xclient=bool(features & 64),
         xforward=bool(features & 128),
     )

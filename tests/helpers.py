@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from smtpstate import (
@@ -18,6 +19,7 @@ from smtpstate import (
     Extensions,
     Help,
     MessageData,
+    Options,
     Quit,
     Reply,
     ServerConnection,
@@ -60,10 +62,21 @@ def default_answer(event: Event) -> Reply:
     return Reply(250, "OK")
 
 
+def split_options(kwargs: dict[str, object]) -> dict[str, object]:
+    """``kwargs`` for ServerConnection, with the names of Options fields
+    gathered into ``options=Options(...)`` (so tests can say ``require_tls=True``)."""
+    fields = {f.name for f in dataclasses.fields(Options) if f.init}
+    options = {name: kwargs.pop(name) for name in list(kwargs) if name in fields}
+    if options:
+        kwargs["options"] = Options(**options)  # type: ignore[arg-type]
+    return kwargs
+
+
 def new_conn(greet: bool = True, **kwargs: object) -> ServerConnection:
-    """A connection (greeted with 220 unless ``greet`` is False)."""
+    """A connection (greeted with 220 unless ``greet`` is False); Options
+    fields may be given as keywords (see split_options)."""
     kwargs.setdefault("hostname", "mx.example.org")
-    conn = ServerConnection(**kwargs)  # type: ignore[arg-type]
+    conn = ServerConnection(**split_options(kwargs))  # type: ignore[arg-type]
     if greet:
         conn.send(GREETING)
     return conn

@@ -20,7 +20,7 @@ from smtpstate import (
     State,
     UnknownCommand,
 )
-from smtpstate._connection import _VERB_EVENTS
+from smtpstate._rules import VERB_EVENTS as _VERB_EVENTS
 from smtpstate._state import ACCEPT_CODES, TRANSITIONS, Outcome
 
 from .helpers import default_answer, drive, new_conn

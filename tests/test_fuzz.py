@@ -41,6 +41,8 @@ from smtpstate import (
     XForward,
 )
 
+from .helpers import split_options
+
 ACCEPT = {
     Hello: 250,
     MailFrom: 250,
@@ -81,7 +83,8 @@ def legal_reply(event: Event, choice: int) -> Reply:
 def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> None:
     """The adapter loop; only RemoteProtocolError may escape."""
     ext = conn.extensions
-    cap = conn.max_command_line + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+    allowance = max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+    cap = conn.options.max_command_line + allowance
     auth_cap = 12288  # RFC 4954 4: a SASL response line may be this long
     pending = iter(chunks)
     n = 0
@@ -185,7 +188,7 @@ def greeted(config_index: int) -> ServerConnection:
     """A connection of CONFIGS[config_index], greeted unless it reads a PROXY
     header first (then ``feed`` greets after the header)."""
     config = CONFIGS[config_index]
-    conn = ServerConnection(**config)  # type: ignore[arg-type]
+    conn = ServerConnection(**split_options(dict(config)))  # type: ignore[arg-type]
     if not config.get("proxy_protocol"):
         conn.send(Reply(220, "hi"))
     return conn

@@ -13,6 +13,7 @@ from smtpstate import (
     Extensions,
     LocalProtocolError,
     MessageData,
+    Options,
     RemoteProtocolError,
     Reply,
     ServerConnection,
@@ -40,7 +41,7 @@ def test_error_budget_defaults_to_20() -> None:
     """After 20 refused commands the next read ends the session with 421 4.7.0;
     the 20th refusal itself is still answered."""
     conn = new_conn()
-    assert conn.max_errors == 20
+    assert conn.options.max_errors == 20
     _, out = drive(conn, b"XYZZY\r\n" * 19)
     assert codes(out) == [500] * 19
     conn.receive_data(b"XYZZY\r\nNOOP\r\n")
@@ -89,7 +90,7 @@ def test_error_budget_can_be_turned_off() -> None:
 
 def test_error_budget_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_errors"):
-        ServerConnection(max_errors=0)
+        Options(max_errors=0)
 
 
 # -- HTTP at the SMTP port -----------------------------------------------------------

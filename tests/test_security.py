@@ -38,7 +38,7 @@ def test_endless_command_line_of_16_mib_keeps_the_buffer_bounded() -> None:
         conn.receive_data(b"x" * CHUNK)
         assert conn.next_event() is NEED_DATA
         largest = max(largest, len(conn.trailing_data[0]))
-    assert largest <= conn.max_command_line + CHUNK
+    assert largest <= conn.options.max_command_line + CHUNK
     _, out = drive(conn, b"\r\nNOOP\r\n")
     assert out.startswith(b"500 ") and out.endswith(b"250 2.0.0 OK\r\n")
 
@@ -56,7 +56,7 @@ def test_endless_body_line_of_16_mib_keeps_the_buffer_bounded() -> None:
         while (event := conn.next_event()) is not NEED_DATA:
             assert isinstance(event, MessageData)
         largest = max(largest, len(conn.trailing_data[0]))
-    assert largest <= conn.max_text_line + CHUNK
+    assert largest <= conn.options.max_text_line + CHUNK
     events, out = drive(conn, b"\r\n.\r\n")
     ends = [e for e in events if isinstance(e, EndOfMessage)]
     assert len(ends) == 1 and ends[0].long_lines

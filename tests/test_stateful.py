@@ -49,6 +49,7 @@ from smtpstate import (
     Hello,
     LocalProtocolError,
     MessageData,
+    Options,
     RcptTo,
     RemoteProtocolError,
     Reply,
@@ -129,9 +130,11 @@ class SmtpClientModel(RuleBasedStateMachine):
                 chunking=True,
                 starttls=True,
             ),
-            bad_line_endings=bad,  # type: ignore[arg-type]
-            long_lines=long,  # type: ignore[arg-type]
-            max_errors=max_errors,
+            Options(
+                bad_line_endings=bad,  # type: ignore[arg-type]
+                long_lines=long,  # type: ignore[arg-type]
+                max_errors=max_errors,
+            ),
         )
         self.bad_policy, self.long_policy, self.max_errors = bad, long, max_errors
         self.conn.send(Reply(220, "mx.example.org ESMTP"))

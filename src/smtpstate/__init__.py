@@ -22,6 +22,7 @@ from ._events import (
     ProxyHeader,
     Quit,
     RcptTo,
+    Refusal,
     Reset,
     StartTLS,
     UnknownCommand,
@@ -30,6 +31,7 @@ from ._events import (
     XForward,
 )
 from ._extensions import Extensions
+from ._options import Options
 from ._replies import Reply
 from ._sasl import CramMD5, Login, Mechanism, Plain, SaslError
 from ._state import State
@@ -59,11 +61,13 @@ __all__ = [
     "Mechanism",
     "MessageData",
     "Noop",
+    "Options",
     "Plain",
     "ProtocolError",
     "ProxyHeader",
     "Quit",
     "RcptTo",
+    "Refusal",
     "RemoteProtocolError",
     "Reply",
     "Reset",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from ._commands import parse_auth, reject
-from ._events import AuthChallenge, Authenticate, Command, CommandRejected
+from ._events import AuthChallenge, Authenticate, Command, CommandRejected, Refusal
 from ._extensions import Extensions
 from ._receivebuffer import LINE_TOO_LONG, _TooLong
 from ._replies import Reply
@@ -33,31 +33,51 @@ def start(argument: str, extensions: Extensions, tls_active: bool, hostname: str
     name, initial = parsed
     mechanism_type = extensions.mechanisms.get(name)
     if mechanism_type is None:
-        return reject("AUTH", 504, "5.5.4", f"Unrecognized authentication type {name}"), None
+        return reject(
+            "AUTH",
+            504,
+            "5.5.4",
+            f"Unrecognized authentication type {name}",
+            Refusal.UNKNOWN_MECHANISM,
+        ), None
     if not extensions.usable(mechanism_type, tls_active):
         text = "Encryption required for requested authentication mechanism"
-        return reject("AUTH", 538, "5.7.11", text), None
+        return reject("AUTH", 538, "5.7.11", text, Refusal.ENCRYPTION_REQUIRED), None
     if initial is not None and not mechanism_type.client_first:
-        return reject("AUTH", 501, "5.7.0", f"{name} does not take an initial response"), None
+        return reject(
+            "AUTH",
+            501,
+            "5.7.0",
+            f"{name} does not take an initial response",
+            Refusal.BAD_AUTH_RESPONSE,
+        ), None
     mechanism = mechanism_type(hostname)
     try:
         # RFC 4954 4: "=" is an initial response of zero length.
         response = None if initial is None else b"" if initial == "=" else decode_base64(initial)
         return _event(mechanism, mechanism.start(response))
     except SaslError as error:
-        return reject("AUTH", error.code, error.enhanced, error.reason), None
+        return reject(
+            "AUTH", error.code, error.enhanced, error.reason, Refusal.BAD_AUTH_RESPONSE
+        ), None
 
 
 def respond(mechanism: Mechanism, line: bytes | _TooLong) -> Step:
     """A line of the exchange: base64, or "*" to cancel."""
     if line is LINE_TOO_LONG:
-        return reject("AUTH", 500, "5.5.6", "Authentication line too long"), None
+        return reject(
+            "AUTH", 500, "5.5.6", "Authentication line too long", Refusal.LINE_TOO_LONG
+        ), None
     if line == b"*":
-        return reject("AUTH", 501, "5.0.0", "Authentication cancelled"), None
+        return reject(
+            "AUTH", 501, "5.0.0", "Authentication cancelled", Refusal.AUTH_CANCELLED
+        ), None
     try:
         return _event(mechanism, mechanism.step(decode_base64(line.decode("latin-1"))))
     except SaslError as error:
-        return reject("AUTH", error.code, error.enhanced, error.reason), None
+        return reject(
+            "AUTH", error.code, error.enhanced, error.reason, Refusal.BAD_AUTH_RESPONSE
+        ), None
 
 
 def _event(mechanism: Mechanism, result: bytes | Authenticate) -> Step:

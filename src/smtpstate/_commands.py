@@ -25,6 +25,7 @@ from ._events import (
     Noop,
     Quit,
     RcptTo,
+    Refusal,
     Reset,
     StartTLS,
     Verify,
@@ -68,9 +69,13 @@ _SIMPLE_MAIL = re.compile(f"(?i:FROM): *{_SIMPLE_ADDRESS}")
 _SIMPLE_RCPT = re.compile(f"(?i:TO): *{_SIMPLE_ADDRESS}")
 
 
-def reject(command: str, code: int, enhanced: str, reason: str) -> CommandRejected:
-    """A refused command with its suggested reply."""
-    return CommandRejected(command=command, reason=reason, reply=Reply(code, reason, enhanced))
+def reject(
+    command: str, code: int, enhanced: str, reason: str, refusal: Refusal
+) -> CommandRejected:
+    """A refused command with its suggested reply and the code saying why."""
+    return CommandRejected(
+        command=command, reason=reason, reply=Reply(code, reason, enhanced), refusal=refusal
+    )
 
 
 def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
@@ -86,13 +91,19 @@ def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
             return verb.upper(), argument
     if b"\r" in line or b"\n" in line:
         # RFC 5321 2.3.8: only CRLF ends a line; a bare CR or LF is not text.
-        return reject(_verb_hint(line), 500, "5.5.2", "Bare CR or LF in command line")
+        return reject(
+            _verb_hint(line), 500, "5.5.2", "Bare CR or LF in command line", Refusal.BAD_LINE_ENDING
+        )
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        return reject(_verb_hint(line), 500, "5.5.2", "Command line is not valid UTF-8")
+        return reject(
+            _verb_hint(line), 500, "5.5.2", "Command line is not valid UTF-8", Refusal.INVALID_UTF8
+        )
     if _CONTROL.search(text):
-        return reject(_verb_hint(line), 501, "5.5.2", "Control character in command line")
+        return reject(
+            _verb_hint(line), 501, "5.5.2", "Control character in command line", Refusal.SYNTAX
+        )
     verb, _, argument = text.partition(" ")
     return verb.upper(), argument
 
@@ -113,12 +124,14 @@ def _hello(verb: str, argument: str) -> Command:
     if _SIMPLE_DOMAIN.fullmatch(domain):
         return Hello(domain=domain, extended=verb != "HELO")
     if not domain:
-        return reject(verb, 501, "5.5.4", f"{verb} needs a domain name or address literal")
+        return reject(
+            verb, 501, "5.5.4", f"{verb} needs a domain name or address literal", Refusal.SYNTAX
+        )
     if not _abnf.HELLO_DOMAIN.fullmatch(domain) or (
         # RFC 5321 4.1.1.1: helo = "HELO" SP Domain; only EHLO may give a literal.
         domain.startswith("[") and (verb == "HELO" or not _valid_address_literal(domain))
     ):
-        return reject(verb, 501, "5.5.2", f"Invalid domain in {verb}")
+        return reject(verb, 501, "5.5.2", f"Invalid domain in {verb}", Refusal.SYNTAX)
     return Hello(domain=domain, extended=verb != "HELO")
 
 
@@ -128,7 +141,7 @@ def _mail(verb: str, argument: str) -> Command:
         return MailFrom(reverse_path=simple[0], params=simple[1])
     prefix = _FROM.match(argument)
     if prefix is None:
-        return reject(verb, 501, "5.5.2", "Syntax: MAIL FROM:<address>")
+        return reject(verb, 501, "5.5.2", "Syntax: MAIL FROM:<address>", Refusal.SYNTAX)
     parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.7")
     if isinstance(parsed, CommandRejected):
         return parsed
@@ -147,7 +160,7 @@ def _rcpt(verb: str, argument: str) -> Command:
         return RcptTo(forward_path=simple[0], params=simple[1])
     prefix = _TO.match(argument)
     if prefix is None:
-        return reject(verb, 501, "5.5.2", "Syntax: RCPT TO:<address>")
+        return reject(verb, 501, "5.5.2", "Syntax: RCPT TO:<address>", Refusal.SYNTAX)
     parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.3")
     if isinstance(parsed, CommandRejected):
         return parsed
@@ -190,10 +203,10 @@ def _path_and_params(
     match = _abnf.PATH.match(rest)
     end = match.end() if match else rest.find(">") + 1
     if not rest.startswith("<") or end == 0:
-        return reject(verb, 501, enhanced, "Address must be in angle brackets")
+        return reject(verb, 501, enhanced, "Address must be in angle brackets", Refusal.SYNTAX)
     path, params_text = rest[:end], rest[end:]
     if params_text and not params_text.startswith(" "):
-        return reject(verb, 501, enhanced, "Syntax error in mailbox address")
+        return reject(verb, 501, enhanced, "Syntax error in mailbox address", Refusal.SYNTAX)
     params = _parameters(verb, params_text)
     if isinstance(params, CommandRejected):
         return params
@@ -213,10 +226,14 @@ def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected
         if not _abnf.ESMTP_KEYWORD.fullmatch(keyword) or (
             equals and not _abnf.ESMTP_VALUE.fullmatch(value)
         ):
-            return reject(verb, 501, "5.5.4", f"Malformed parameter {item}")
+            return reject(
+                verb, 501, "5.5.4", f"Malformed parameter {item}", Refusal.INVALID_PARAMETER
+            )
         keyword = keyword.upper()
         if keyword in params:
-            return reject(verb, 501, "5.5.4", f"Duplicate parameter {keyword}")
+            return reject(
+                verb, 501, "5.5.4", f"Duplicate parameter {keyword}", Refusal.INVALID_PARAMETER
+            )
         params[keyword] = value if equals else None
     return params
 
@@ -225,17 +242,17 @@ def _mailbox(
     verb: str, path: str, match: re.Match[str] | None, enhanced: str
 ) -> Mailbox | CommandRejected:
     if match is None:
-        return reject(verb, 501, enhanced, "Syntax error in mailbox address")
+        return reject(verb, 501, enhanced, "Syntax error in mailbox address", Refusal.SYNTAX)
     local, domain = match["local"], match["domain"]
     if domain.startswith("[") and not _valid_address_literal(domain):
-        return reject(verb, 501, enhanced, "Invalid address literal")
+        return reject(verb, 501, enhanced, "Invalid address literal", Refusal.SYNTAX)
     # RFC 5321 4.5.3.1.9: a path too long is answered 501.
     if (  # octets, not characters (RFC 6531); ASCII has one octet a character
         (len(local) if path.isascii() else len(local.encode())) > MAX_LOCAL_PART
         or (len(domain) if path.isascii() else len(domain.encode())) > MAX_DOMAIN
         or (len(path) if path.isascii() else len(path.encode())) > MAX_PATH
     ):
-        return reject(verb, 501, enhanced, "Address too long")
+        return reject(verb, 501, enhanced, "Address too long", Refusal.SYNTAX)
     route = tuple(hop[1:] for hop in match["route"].split(",")) if match["route"] else ()
     return Mailbox(local_part=local, domain=domain, text=path[1:-1], source_route=route)
 
@@ -265,7 +282,7 @@ def _no_argument(event: Command) -> Callable[[str, str], Command]:
 
     def parse(verb: str, argument: str) -> Command:
         if argument.strip(" "):
-            return reject(verb, 501, "5.5.4", f"{verb} takes no argument")
+            return reject(verb, 501, "5.5.4", f"{verb} takes no argument", Refusal.SYNTAX)
         return event
 
     return parse
@@ -285,7 +302,7 @@ def _needs_argument(verb: str, argument: str) -> Command:
     """VRFY and EXPN need a string (RFC 5321 4.1.1.6, 4.1.1.7)."""
     argument = argument.strip(" ")
     if not argument:
-        return reject(verb, 501, "5.5.4", f"{verb} needs an argument")
+        return reject(verb, 501, "5.5.4", f"{verb} needs an argument", Refusal.SYNTAX)
     if verb == "VRFY":
         return Verify(argument=argument)
     return Expand(argument=argument)
@@ -319,7 +336,7 @@ def parse_bdat(argument: str) -> tuple[int, bool] | CommandRejected:
     """The chunk size and whether it is the LAST one."""
     match = _BDAT.fullmatch(argument.strip(" "))
     if match is None:
-        return reject("BDAT", 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]")
+        return reject("BDAT", 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]", Refusal.SYNTAX)
     return int(match[1]), match[2] is not None
 
 
@@ -341,13 +358,13 @@ def parse_attributes(
         name, equals, value = item.partition("=")
         name = name.upper()
         if not equals or name not in names or not _abnf.XTEXT.fullmatch(value):
-            return reject(verb, 501, "5.5.4", f"Bad {verb} attribute {item}")
+            return reject(verb, 501, "5.5.4", f"Bad {verb} attribute {item}", Refusal.SYNTAX)
         value = _abnf.decode_xtext(value)
         if _CONTROL.search(value) or not _valid_attribute(name, value):
-            return reject(verb, 501, "5.5.4", f"Bad {verb} value for {name}")
+            return reject(verb, 501, "5.5.4", f"Bad {verb} value for {name}", Refusal.SYNTAX)
         attributes[name] = value
     if not attributes:
-        return reject(verb, 501, "5.5.4", f"{verb} needs attribute=value pairs")
+        return reject(verb, 501, "5.5.4", f"{verb} needs attribute=value pairs", Refusal.SYNTAX)
     return attributes
 
 
@@ -375,5 +392,7 @@ def parse_auth(argument: str) -> tuple[str, str | None] | CommandRejected:
     upper-cased, the initial response still base64 (or "=")."""
     mechanism, _, initial = argument.strip(" ").partition(" ")
     if not _SASL_MECH.fullmatch(mechanism) or " " in initial.strip(" "):
-        return reject("AUTH", 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]")
+        return reject(
+            "AUTH", 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]", Refusal.SYNTAX
+        )
     return mechanism.upper(), initial.strip(" ") or None

@@ -8,21 +8,17 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from . import _auth, _state
+from . import _auth, _rules, _state
 from ._commands import (
-    KNOWN_VERBS,
     XCLIENT_ATTRIBUTES,
     XFORWARD_ATTRIBUTES,
     parse_arguments,
-    parse_attributes,
     parse_bdat,
-    reject,
     split_line,
 )
-from ._data import END, REPLY_OVERSIZED, BodyPolicy, DataReader, LongLinePolicy
+from ._data import END, REPLY_OVERSIZED, DataReader
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
-    AuthChallenge,
     Authenticate,
     ChunkReceived,
     Command,
@@ -31,24 +27,18 @@ from ._events import (
     DataStart,
     EndOfMessage,
     Event,
-    Expand,
     Hello,
-    Help,
     Mailbox,
     MailFrom,
     MessageData,
-    Noop,
     ProxyHeader,
-    Quit,
     RcptTo,
-    Reset,
     StartTLS,
     UnknownCommand,
-    Verify,
     XClient,
-    XForward,
 )
 from ._extensions import Extensions
+from ._options import Options
 from ._proxy import ProxyError, read_proxy_header
 from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
@@ -87,35 +77,6 @@ class Sentinel(enum.Enum):
 NEED_DATA = Sentinel.NEED_DATA
 PAUSED = Sentinel.PAUSED
 
-# The event class each verb becomes, for the sequence check before parsing.
-_VERB_EVENTS: dict[str, type[Command]] = {
-    "HELO": Hello,
-    "EHLO": Hello,
-    "LHLO": Hello,
-    "BDAT": ChunkReceived,  # or EndOfMessage for BDAT LAST: same states
-    "XCLIENT": XClient,
-    "XFORWARD": XForward,
-    "MAIL": MailFrom,
-    "RCPT": RcptTo,
-    "DATA": DataStart,
-    "RSET": Reset,
-    "NOOP": Noop,
-    "QUIT": Quit,
-    "VRFY": Verify,
-    "EXPN": Expand,
-    "HELP": Help,
-    "STARTTLS": StartTLS,
-    "AUTH": AuthChallenge,  # or Authenticate: both are in sequence in the same states
-}
-assert set(_VERB_EVENTS) == KNOWN_VERBS
-
-# The verbs whose handling does not depend on the configuration (the others go
-# through ServerConnection._gate first).
-_PLAIN_VERBS = frozenset({"MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "LHLO"})
-# The verbs parsed by the connection itself rather than by _commands.
-_OWN_PARSERS = frozenset({"AUTH", "XCLIENT", "XFORWARD"})
-# The verbs whose events _check_context looks at (any verb, for a non-ASCII line).
-_CONTEXT_VERBS = frozenset({"MAIL", "RCPT", "DATA"})
 _TRANSACTION_STATES = frozenset({IN_MAIL, HAS_RCPT, IN_DATA, IN_BDAT})
 _IDLE_STATES = frozenset({READY, AWAIT_HELLO})  # no transaction
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
@@ -124,29 +85,7 @@ _HELLO_LIKE: frozenset[type[Command]] = frozenset({Hello, Greeting, CommandRejec
 # The commands that carry the engine's verdict on a body (see _check_verdict).
 _VERDICTS: frozenset[type[Command]] = frozenset({EndOfMessage, ChunkReceived})
 
-# Lines that show an HTTP client (or a proxy abuser) at the SMTP port.
-_HTTP_VERBS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "HOST:"}
-)
-# RFC 2920 3.1: commands that must end a group, whose input must not run ahead
-# (RFC 3207 4 adds STARTTLS; AUTH is judged by its outcome, RFC 4954 4). LHLO
-# is LMTP's EHLO, and XCLIENT is answered by a new greeting.
-_GROUP_ENDERS = frozenset(
-    {"EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "NOOP", "HELP", "QUIT", "STARTTLS", "XCLIENT"}
-)
-# RFC 3207 4: under "TLS required", 530 to every command but NOOP, EHLO,
-# STARTTLS and QUIT. HELO and RSET still work (RSET must, RFC 5321 4.1.1.5);
-# RCPT and DATA cannot come before an accepted MAIL.
-_NEED_TLS = frozenset({"MAIL", "AUTH", "VRFY", "EXPN", "HELP"})
-# RFC 4954 6: under "authentication required", 530 to every command but AUTH,
-# EHLO, HELO, NOOP, RSET and QUIT (and STARTTLS, which may have to come first).
-_NEED_AUTH = frozenset({"MAIL", "VRFY", "EXPN", "HELP"})
-
 REPLY_BAD_PROXY = Reply(421, "Bad PROXY protocol header, closing connection", "4.7.0")
-REPLY_TOO_MANY_ERRORS = Reply(421, "Too many errors, closing connection", "4.7.0")
-REPLY_HTTP = Reply(421, "This is an SMTP server, not HTTP; closing connection", "4.7.0")
-REPLY_EARLY_INPUT = Reply(554, "Improper use of SMTP command pipelining", "5.5.0")
-REPLY_CHUNK_TOO_BIG = Reply(552, "BDAT chunk too big to read, closing connection", "5.3.4")
 
 # The most octets of one BDAT chunk the engine reads and drops unseen (a refused
 # chunk's, RFC 3030 2, or those past the SIZE limit) when SIZE sets no limit.
@@ -155,6 +94,7 @@ MAX_DISCARDED_CHUNK = 32 * 1024 * 1024
 
 # Shared, immutable defaults: a connection is cheap to make.
 _DEFAULT_EXTENSIONS = Extensions()
+_DEFAULT_OPTIONS = Options()
 _GREETING = Greeting()
 
 
@@ -192,11 +132,15 @@ class ServerConnection:
         "_data_reader",
         "_eof",
         "_extended",
+        "_extensions",
         "_final_reply_sent",
+        "_hostname",
         "_input",
         "_lmtp_replies_owed",
         "_longest_line",
         "_mechanism",
+        "_options",
+        "_plan",
         "_proxy",
         "_recipient_list",
         "_recipients",
@@ -205,19 +149,7 @@ class ServerConnection:
         "_state",
         "_tls_active",
         "_utf8_transaction",
-        "bad_line_endings",
-        "extensions",
-        "hostname",
-        "lmtp",
-        "long_lines",
-        "max_command_line",
-        "max_errors",
-        "max_recipients",
-        "max_text_line",
         "rejected_count",
-        "require_auth",
-        "require_tls",
-        "strict_pipelining",
         "xclient",
         "xforward",
     )
@@ -226,55 +158,27 @@ class ServerConnection:
         self,
         hostname: str = "localhost",
         extensions: Extensions | None = None,
+        options: Options | None = None,
         *,
-        max_command_line: int = 512,
-        max_text_line: int = 1000,
-        max_recipients: int = 100,
-        bad_line_endings: BodyPolicy = "reject",
-        long_lines: LongLinePolicy = "reject",
-        max_errors: int | None = 20,
-        require_tls: bool = False,
-        require_auth: bool = False,
-        strict_pipelining: bool = False,
-        implicit_tls: bool = False,
-        lmtp: bool = False,
-        proxy_protocol: bool = False,
         xclient: bool = False,
         xforward: bool = False,
     ) -> None:
-        if max_command_line < 512:
-            raise ValueError("max_command_line must be at least 512 (RFC 5321 4.5.3.1.4)")
-        if max_text_line < 1000:
-            raise ValueError("max_text_line must be at least 1000 (RFC 5321 4.5.3.1.6)")
-        if max_recipients < 100:
-            raise ValueError("max_recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
-        if bad_line_endings not in ("reject", "close", "pass"):
-            raise ValueError(
-                f"bad_line_endings must be reject, close or pass: {bad_line_endings!r}"
-            )
-        if long_lines not in ("reject", "pass"):
-            raise ValueError(f"long_lines must be reject or pass: {long_lines!r}")
-        if max_errors is not None and max_errors < 1:
-            raise ValueError("max_errors must be None or at least 1")
-        self.hostname = hostname
-        self.extensions = extensions if extensions is not None else _DEFAULT_EXTENSIONS
-        self.max_command_line = max_command_line
-        self.max_text_line = max_text_line
-        self.max_recipients = max_recipients
-        self.bad_line_endings: BodyPolicy = bad_line_endings
-        self.long_lines: LongLinePolicy = long_lines
-        self.max_errors = max_errors
-        self.require_tls = require_tls
-        self.require_auth = require_auth
-        self.strict_pipelining = strict_pipelining
-        self.lmtp = lmtp
+        if extensions is None:
+            extensions = _DEFAULT_EXTENSIONS
+        if options is None:
+            options = _DEFAULT_OPTIONS
+        self._hostname = hostname
+        self._extensions = extensions
+        self._options = options
+        # The checks of each verb under this configuration (made once per pair).
+        plan = self._plan = _rules.plan(options, extensions)
+        self._longest_line = plan.longest_line
         # XCLIENT/XFORWARD are for trusted proxies only: the application may
         # turn them on per connection (before EHLO), e.g. after a PROXY header.
         self.xclient = xclient
         self.xforward = xforward
         self.rejected_count = 0
-        # The longest command line any verb may send (MAIL and RCPT get more).
-        self._longest_line = max_command_line + self.extensions._max_line_allowance
+        proxy_protocol = options.proxy_protocol
         self._state = PROXY_HEADER if proxy_protocol else CONNECTED
         self._awaiting: Command | None = None if proxy_protocol else _GREETING
         self._proxy: ProxyHeader | None = None
@@ -292,7 +196,7 @@ class ServerConnection:
         # the transaction part).
         # RFC 8314 3: on a port with implicit TLS (465) the session is under TLS
         # from its first octet: no STARTTLS, and plaintext mechanisms may run.
-        self._tls_active = implicit_tls
+        self._tls_active = options.implicit_tls
         self._authenticated: str | None = None
         self._mechanism: Mechanism | None = None  # the SASL exchange under way
         self._extended: bool | None = None  # None before HELO/EHLO
@@ -303,6 +207,21 @@ class ServerConnection:
         self._binarymime = False
 
     # -- public state -------------------------------------------------------
+
+    @property
+    def options(self) -> Options:
+        """The limits and policies given at construction (frozen)."""
+        return self._options
+
+    @property
+    def extensions(self) -> Extensions:
+        """The extensions offered after EHLO, given at construction (frozen)."""
+        return self._extensions
+
+    @property
+    def hostname(self) -> str:
+        """The server's name, given at construction (CRAM-MD5 challenges use it)."""
+        return self._hostname
 
     @property
     def state(self) -> State:
@@ -421,21 +340,21 @@ class ServerConnection:
             del data[:take]
             chunk.remaining -= take
             if chunk.refusal is None:
-                room = self.extensions.size - self._bdat_size if self.extensions.size else take
+                room = self._extensions.size - self._bdat_size if self._extensions.size else take
                 self._bdat_size += take
                 if room > 0:
                     return MessageData(data=piece[:room])
         self._chunk = None
         if chunk.refusal is not None:
             return self._owe(chunk.refusal)
-        oversized = bool(self.extensions.size) and self._bdat_size > (self.extensions.size or 0)
+        oversized = bool(self._extensions.size) and self._bdat_size > (self._extensions.size or 0)
         if chunk.last:
             return self._owe(
                 EndOfMessage(
                     size=self._bdat_size,
                     oversized=oversized,
                     reply=REPLY_OVERSIZED if oversized else None,
-                    recipients=tuple(self._recipient_list) if self.lmtp else (),
+                    recipients=tuple(self._recipient_list) if self._options.lmtp else (),
                 )
             )
         return self._owe(
@@ -445,20 +364,21 @@ class ServerConnection:
     def _next_command_event(self) -> Event | Sentinel:
         if self._chunk is not None:  # a BDAT line's octets come before the next command
             return self._next_chunk_event(self._chunk)
-        if self.max_errors is not None and self.rejected_count >= self.max_errors:
-            raise RemoteProtocolError("too many errors", REPLY_TOO_MANY_ERRORS)
+        max_errors = self._options.max_errors
+        if max_errors is not None and self.rejected_count >= max_errors:
+            raise RemoteProtocolError("too many errors", _rules.REPLY_TOO_MANY_ERRORS)
         # An empty buffer is the usual case after a reply: no search needed.
         line = self._buffer.extract_line(self._longest_line) if self._input else None
         if line is None:
             return self._client_closed() if self._eof else NEED_DATA
-        limit = self.max_command_line
+        limit = self._options.max_command_line
         if line is LINE_TOO_LONG or (
             len(line) + 2 > limit
             and len(line) + 2
-            > limit + self.extensions.line_allowance(line[:5].upper().decode("latin-1").strip())
+            > limit + self._extensions.line_allowance(line[:5].upper().decode("latin-1").strip())
         ):
             # RFC 5321 4.5.3.1.4 and 4.5.3.1.9: 500 for a line too long.
-            event: Command | _Chunk = reject("", 500, "5.5.2", "Line too long")
+            event: Command | _Chunk = _rules.LINE_TOO_LONG.refuse("")
         else:
             event = self._command(line)
         if isinstance(event, _Chunk):
@@ -485,7 +405,7 @@ class ServerConnection:
                 return self._client_closed() if self._eof else NEED_DATA
             if piece is END:
                 event = reader.end_event()
-                if self.lmtp:
+                if self._options.lmtp:
                     event = replace(event, recipients=tuple(self._recipient_list))
                 return self._owe(event)
             if piece:
@@ -500,87 +420,28 @@ class ServerConnection:
         return self._closed_event
 
     def _command(self, line: bytes) -> Command | _Chunk:
-        """One command line to its event, with every check the engine owns."""
+        """One command line to its event, through the checks of ``_rules.STEPS``
+        that apply to its verb under this configuration, in their order."""
         split = split_line(line)
         if isinstance(split, CommandRejected):
             return split
         verb, argument = split
-        if verb in _HTTP_VERBS:
-            raise RemoteProtocolError(f"HTTP request line at the SMTP port: {verb}", REPLY_HTTP)
-        if (
-            self.strict_pipelining
-            and len(self._buffer) > _chunk_size(verb, argument)
-            and (verb in _GROUP_ENDERS or not (self._extended and self.extensions.pipelining))
-        ):
-            # RFC 2920 3.1: the client sent ahead where it must wait for a reply.
-            raise RemoteProtocolError(f"input sent ahead of the reply to {verb}", REPLY_EARLY_INPUT)
-        if self._state is REFUSED and verb != "QUIT":
-            # RFC 5321 3.1: after a 554 greeting, everything but QUIT gets 503.
-            refusal = reject(verb, 503, "5.5.1", "No SMTP service here; only QUIT is allowed")
-            return self._bdat_command(argument, refusal) if verb == "BDAT" else refusal
-        command_type = _VERB_EVENTS.get(verb)
-        if verb == "LHLO" and not self.lmtp:
-            command_type = None
-        if command_type is None:
-            return UnknownCommand(
-                verb=verb, argument=argument, reply=Reply(500, "Command not recognized", "5.5.1")
-            )
-        if verb not in _PLAIN_VERBS:
-            gated = self._gate(verb, argument)
-            if gated is not None:
-                return gated
-        if command_type not in _state.IN_SEQUENCE[self._state]:
-            return self._out_of_sequence(verb, command_type)  # RFC 5321 4.1.4
-        if self.require_tls and verb in _NEED_TLS and not self._tls_active:
-            return reject(verb, 530, "5.7.0", "Must issue a STARTTLS command first")
-        if verb in _OWN_PARSERS:
-            return self._own_command(verb, argument)
-        if self.require_auth and verb in _NEED_AUTH and self._authenticated is None:
-            return reject(verb, 530, "5.7.0", "Authentication required")
+        plan = self._plan
+        checks = plan.before[self._state].get(verb)
+        if checks is None:
+            checks = plan.unknown[self._state]
+        for check in checks:
+            answer = check(self, verb, argument)
+            if answer is not None:
+                return answer  # type: ignore[no-any-return]
         event = parse_arguments(verb, argument)
         if type(event) is CommandRejected:
             return event
-        if verb in _CONTEXT_VERBS or not line.isascii():
-            return self._check_context(verb, event, line.isascii())
+        for check in plan.after[verb] if line.isascii() else plan.after_utf8[verb]:
+            refusal = check(self, verb, event)
+            if refusal is not None:
+                return refusal  # type: ignore[no-any-return]
         return event
-
-    def _own_command(self, verb: str, argument: str) -> Command:
-        """AUTH, XCLIENT and XFORWARD: what they become depends on the session."""
-        if verb == "AUTH":
-            auth = self._auth_command(argument)
-            if self.strict_pipelining and len(self._buffer) and isinstance(auth, AuthChallenge):
-                # RFC 4954 4: AUTH ends a group unless it completes in one round trip.
-                raise RemoteProtocolError("input sent ahead of a 334 challenge", REPLY_EARLY_INPUT)
-            return auth
-        names = XCLIENT_ATTRIBUTES if verb == "XCLIENT" else XFORWARD_ATTRIBUTES
-        attributes = parse_attributes(verb, argument, names)
-        if isinstance(attributes, CommandRejected):
-            return attributes
-        if verb == "XCLIENT":
-            return XClient(attributes=attributes)
-        return XForward(attributes=attributes)
-
-    def _gate(self, verb: str, argument: str) -> Command | _Chunk | None:
-        """The checks of the verbs that depend on the configuration: a refusal,
-        a BDAT chunk to read, or None to go on."""
-        ext = self.extensions
-        if (
-            (verb == "HELP" and not ext.help)
-            or (verb == "EXPN" and not ext.expn)
-            or (verb == "STARTTLS" and not ext.starttls)
-            or (verb == "AUTH" and not ext.auth)
-        ):
-            return reject(verb, 502, "5.5.1", "Command not implemented")
-        if verb == "BDAT":
-            return self._bdat_command(argument)
-        if self.lmtp and verb in ("HELO", "EHLO"):
-            # RFC 2033 4.1: an LMTP server speaks only after LHLO.
-            return reject(verb, 500, "5.5.1", "This is an LMTP server: use LHLO")
-        if (verb == "XCLIENT" and not self.xclient) or (verb == "XFORWARD" and not self.xforward):
-            return reject(verb, 550, "5.7.0", "Insufficient authorization")
-        if verb == "STARTTLS" and self._tls_active:
-            return reject(verb, 503, "5.5.1", "TLS is already active")
-        return None
 
     def _bdat_command(
         self, argument: str, refusal: CommandRejected | None = None
@@ -597,11 +458,11 @@ class ServerConnection:
         if isinstance(parsed, CommandRejected):
             return refusal or parsed
         size, last = parsed
-        if refusal is None and not self.extensions.chunking:
-            refusal = reject("BDAT", 502, "5.5.1", "Command not implemented")
+        if refusal is None and not self._extensions.chunking:
+            refusal = _rules.NOT_IMPLEMENTED.refuse("BDAT")
         elif refusal is None and not _state.allowed(self._state, ChunkReceived):
-            refusal = self._out_of_sequence("BDAT", ChunkReceived)
-        limit = self.extensions.size
+            refusal = _rules.out_of_sequence(self, "BDAT", ChunkReceived)
+        limit = self._extensions.size
         if refusal is not None:
             discarded = size
         else:  # an accepted chunk: delivered up to the SIZE limit
@@ -609,60 +470,9 @@ class ServerConnection:
         if discarded > (limit or MAX_DISCARDED_CHUNK):
             raise RemoteProtocolError(
                 f"BDAT chunk of {size} octets: over the limit of what is read unseen",
-                REPLY_CHUNK_TOO_BIG,
+                _rules.REPLY_CHUNK_TOO_BIG,
             )
         return _Chunk(size, last, refusal)
-
-    def _auth_command(self, argument: str) -> Command:
-        """AUTH (RFC 4954 4): only after EHLO, and once per session."""
-        if not self._extended:
-            return reject("AUTH", 503, "5.5.1", "Send EHLO first")
-        if self._authenticated is not None:
-            return reject("AUTH", 503, "5.5.1", "Already authenticated")
-        event, self._mechanism = _auth.start(
-            argument, self.extensions, self._tls_active, self.hostname
-        )
-        return event
-
-    def _out_of_sequence(self, verb: str, command_type: type[Command]) -> CommandRejected:
-        if command_type is DataStart and self._state is IN_MAIL and self._rejected_recipients:
-            # RFC 5321 3.3: after every RCPT was refused, DATA may get 554.
-            return reject(verb, 554, "5.5.1", "No valid recipients")
-        return reject(verb, 503, "5.5.1", _state.sequence_error(self._state, command_type))
-
-    def _check_context(self, verb: str, event: Command, ascii_line: bool) -> Command:
-        """The checks that depend on the session: parameters after HELO, the
-        enabled extensions, SMTPUTF8, the recipient limit."""
-        ext = self.extensions
-        if type(event) is MailFrom:
-            if event.params:
-                if not self._extended:
-                    return reject(verb, 555, "5.5.4", "MAIL parameters need EHLO")
-                refusal = ext.check_mail_params(event.params, self._tls_active)
-                if refusal is not None:
-                    return refusal
-            if not ascii_line and not event.smtputf8:
-                # RFC 6531 3.5: a non-ASCII sender without SMTPUTF8 gets 550 X.6.7.
-                return reject(verb, 550, "5.6.7", "Non-ASCII address needs SMTPUTF8")
-        elif type(event) is RcptTo:
-            if event.params:
-                if not self._extended:
-                    return reject(verb, 555, "5.5.4", "RCPT parameters need EHLO")
-                refusal = ext.check_rcpt_params(event.params)
-                if refusal is not None:
-                    return refusal
-            if not ascii_line and not self._utf8_transaction:
-                # RFC 6531 3.5: a non-ASCII recipient without SMTPUTF8 gets 553 X.6.7.
-                return reject(verb, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8")
-            if self._recipients >= self.max_recipients:
-                # RFC 5321 4.5.3.1.10: 452 for too many recipients.
-                return reject(verb, 452, "4.5.3", "Too many recipients")
-        elif type(event) is DataStart and self._binarymime:
-            # RFC 3030 3: a BINARYMIME message can only be sent with BDAT.
-            return reject(verb, 503, "5.5.1", "BODY=BINARYMIME requires BDAT")
-        elif not ascii_line and not ext.smtputf8:
-            return reject(verb, 501, "5.5.2", "Non-ASCII characters need SMTPUTF8")
-        return event
 
     # -- sending --------------------------------------------------------------
 
@@ -721,7 +531,7 @@ class ServerConnection:
 
     def _ehlo_keywords(self) -> tuple[str, ...]:
         keywords = self.extensions._ehlo_lines[self._tls_active]
-        if self.require_tls and not self._tls_active:
+        if self._options.require_tls and not self._tls_active:
             # RFC 3207 4.2 lets the list differ before TLS: AUTH would only get 530.
             keywords = tuple(line for line in keywords if not line.startswith("AUTH "))
         if self.xclient:
@@ -840,11 +650,12 @@ class ServerConnection:
 
     def _learn_data(self, command: DataStart, accepted: bool) -> None:
         if accepted:
+            options = self._options
             self._data_reader = DataReader(
-                max_size=self.extensions.size or 0,
-                max_line=self.max_text_line,
-                bad_line_endings=self.bad_line_endings,
-                long_lines=self.long_lines,
+                max_size=self._extensions.size or 0,
+                max_line=options.max_text_line,
+                bad_line_endings=options.bad_line_endings,
+                long_lines=options.long_lines,
             )
 
     def _learn_end(self, command: EndOfMessage, accepted: bool) -> None:
@@ -903,12 +714,6 @@ _READERS: dict[State, Callable[[ServerConnection], Event | Sentinel]] = {
     State.ERROR: ServerConnection._next_error,
 }
 assert set(_READERS) == set(State)
-
-
-def _chunk_size(verb: str, argument: str) -> int:
-    """The octets that follow a BDAT line as part of it (RFC 3030 2), else 0."""
-    parsed = parse_bdat(argument) if verb == "BDAT" else None
-    return parsed[0] if isinstance(parsed, tuple) else 0
 
 
 def _is_hello(command: Command, outcome: Outcome | None) -> bool:

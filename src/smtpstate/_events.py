@@ -7,6 +7,7 @@ Text fields are ``str`` decoded strictly (ASCII, or UTF-8 after SMTPUTF8).
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ __all__ = [
     "ProxyHeader",
     "Quit",
     "RcptTo",
+    "Refusal",
     "Reset",
     "StartTLS",
     "UnknownCommand",
@@ -360,13 +362,51 @@ class ProxyHeader(Event):
     tlvs: tuple[tuple[int, bytes], ...] = ()
 
 
+class Refusal(str, enum.Enum):
+    """Why the engine refused a command: a stable code for the application to
+    match instead of the reply text (``CommandRejected.refusal``).
+
+    docs/api.md lists the reply each one suggests; the precedence table in
+    docs/state-diagram.md says which check gives which code, in which order.
+    """
+
+    __hash__ = object.__hash__  # see State: members are singletons
+
+    LINE_TOO_LONG = "LINE_TOO_LONG"  # 500 (RFC 5321 4.5.3.1.4; RFC 4954 4)
+    BAD_LINE_ENDING = "BAD_LINE_ENDING"  # 500: a bare CR or LF (RFC 5321 2.3.8)
+    INVALID_UTF8 = "INVALID_UTF8"  # 500: neither ASCII nor UTF-8
+    SYNTAX = "SYNTAX"  # 501: the verb's arguments (RFC 5321 4.1.1, 4.1.2)
+    INVALID_PARAMETER = "INVALID_PARAMETER"  # 501: a MAIL/RCPT parameter's form or value
+    UNKNOWN_PARAMETER = "UNKNOWN_PARAMETER"  # 555 (RFC 5321 4.1.1.11)
+    MESSAGE_TOO_BIG = "MESSAGE_TOO_BIG"  # 552: SIZE= over the limit (RFC 1870 6.1)
+    NO_SERVICE = "NO_SERVICE"  # 503 after a 554 greeting (RFC 5321 3.1)
+    UNKNOWN_COMMAND = "UNKNOWN_COMMAND"  # 500 (UnknownCommand, RFC 5321 4.2.4)
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"  # 502: an extension's verb not offered
+    USE_LHLO = "USE_LHLO"  # 500: HELO/EHLO to an LMTP server (RFC 2033 4.1)
+    NOT_AUTHORIZED = "NOT_AUTHORIZED"  # 550: XCLIENT/XFORWARD not allowed
+    NEED_HELLO = "NEED_HELLO"  # 503: no HELO/EHLO yet (RFC 5321 4.1.4)
+    NEED_EHLO = "NEED_EHLO"  # 503: AUTH after HELO (RFC 4954 4)
+    OUT_OF_SEQUENCE = "OUT_OF_SEQUENCE"  # 503 (RFC 5321 4.1.4)
+    NO_VALID_RECIPIENTS = "NO_VALID_RECIPIENTS"  # 554: DATA after every RCPT failed (3.3)
+    TLS_REQUIRED = "TLS_REQUIRED"  # 530 (RFC 3207 4)
+    AUTH_REQUIRED = "AUTH_REQUIRED"  # 530 (RFC 4954 6)
+    TOO_MANY_RECIPIENTS = "TOO_MANY_RECIPIENTS"  # 452 (RFC 5321 4.5.3.1.10)
+    NEEDS_SMTPUTF8 = "NEEDS_SMTPUTF8"  # 550/553/501: non-ASCII text (RFC 6531 3.5)
+    UNKNOWN_MECHANISM = "UNKNOWN_MECHANISM"  # 504 (RFC 4954 4)
+    ENCRYPTION_REQUIRED = "ENCRYPTION_REQUIRED"  # 538: a plaintext mechanism (RFC 4954 6)
+    AUTH_CANCELLED = "AUTH_CANCELLED"  # 501: "*" (RFC 4954 4)
+    BAD_AUTH_RESPONSE = "BAD_AUTH_RESPONSE"  # 501, or a mechanism's SaslError code
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownCommand(Command):
-    """A verb the connection does not know. ``reply`` is the suggested 500."""
+    """A verb the connection does not know. ``reply`` is the suggested 500;
+    ``refusal`` is always ``Refusal.UNKNOWN_COMMAND``."""
 
     verb: str
     argument: str
     reply: Reply
+    refusal: Refusal = Refusal.UNKNOWN_COMMAND
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -374,12 +414,14 @@ class CommandRejected(Command):
     """A command the connection refused by itself (syntax, sequence, limits).
 
     Answer with ``reply`` or another 4xx/5xx; the state does not change.
-    ``command`` is the upper-cased verb (empty when the line had none).
+    ``command`` is the upper-cased verb (empty when the line had none),
+    ``reason`` the reply's text and ``refusal`` the stable code for it.
     """
 
     command: str
     reason: str
     reply: Reply
+    refusal: Refusal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ._abnf import ESMTP_KEYWORD, ORCPT, XTEXT, decode_xtext
 from ._commands import reject
-from ._events import CommandRejected
+from ._events import CommandRejected, Refusal
 from ._sasl import BUILT_IN, MECHANISM_NAME, Mechanism
 
 __all__ = ["Extensions"]
@@ -176,28 +176,54 @@ class Extensions:
         for keyword, value in params.items():
             if keyword == "SIZE" and self.size is not None:
                 if value is None or not _SIZE_VALUE.fullmatch(value):
-                    return reject("MAIL", 501, "5.5.4", "SIZE needs a number of octets")
+                    return reject(
+                        "MAIL",
+                        501,
+                        "5.5.4",
+                        "SIZE needs a number of octets",
+                        Refusal.INVALID_PARAMETER,
+                    )
                 if self.size and int(value) > self.size:
                     return reject(
-                        "MAIL", 552, "5.3.4", "Message size exceeds fixed maximum message size"
+                        "MAIL",
+                        552,
+                        "5.3.4",
+                        "Message size exceeds fixed maximum message size",
+                        Refusal.MESSAGE_TOO_BIG,
                     )
             elif keyword == "BODY" and (self.eightbitmime or self.binarymime):
                 # RFC 6152 2 and RFC 3030 3 each define BODY with their own value.
                 bodies = ("7BIT",) + ("8BITMIME",) * self.eightbitmime
                 bodies += ("BINARYMIME",) * self.binarymime
                 if value is None or value.upper() not in bodies:
-                    return reject("MAIL", 501, "5.5.4", f"BODY must be one of {', '.join(bodies)}")
+                    return reject(
+                        "MAIL",
+                        501,
+                        "5.5.4",
+                        f"BODY must be one of {', '.join(bodies)}",
+                        Refusal.INVALID_PARAMETER,
+                    )
             elif keyword == "SMTPUTF8" and self.smtputf8:
                 if value is not None:
-                    return reject("MAIL", 501, "5.5.4", "SMTPUTF8 takes no value")
+                    return reject(
+                        "MAIL", 501, "5.5.4", "SMTPUTF8 takes no value", Refusal.INVALID_PARAMETER
+                    )
             elif keyword == "AUTH" and self.auth:
                 # RFC 4954 5: AUTH=<xtext mailbox> or AUTH=<>, taken as given.
                 # A <mailbox> (RFC 5321 4.1.2) is ASCII.
                 if value is None or not _valid_xtext(value) or not decode_xtext(value).isascii():
-                    return reject("MAIL", 501, "5.5.4", "AUTH needs an xtext identity or <>")
+                    return reject(
+                        "MAIL",
+                        501,
+                        "5.5.4",
+                        "AUTH needs an xtext identity or <>",
+                        Refusal.INVALID_PARAMETER,
+                    )
             elif keyword == "RET" and self.dsn:
                 if value is None or value.upper() not in ("FULL", "HDRS"):
-                    return reject("MAIL", 501, "5.5.4", "RET must be FULL or HDRS")
+                    return reject(
+                        "MAIL", 501, "5.5.4", "RET must be FULL or HDRS", Refusal.INVALID_PARAMETER
+                    )
             elif keyword == "ENVID" and self.dsn:
                 # RFC 3461 4.4: xtext, at most 100 characters, of printable US-ASCII.
                 if (
@@ -207,19 +233,37 @@ class Extensions:
                     or not decode_xtext(value).isascii()
                 ):
                     return reject(
-                        "MAIL", 501, "5.5.4", "ENVID needs xtext of at most 100 characters"
+                        "MAIL",
+                        501,
+                        "5.5.4",
+                        "ENVID needs xtext of at most 100 characters",
+                        Refusal.INVALID_PARAMETER,
                     )
             elif keyword == "REQUIRETLS" and self.requiretls and tls_active:
                 if value is not None:
-                    return reject("MAIL", 501, "5.5.4", "REQUIRETLS takes no value")
+                    return reject(
+                        "MAIL", 501, "5.5.4", "REQUIRETLS takes no value", Refusal.INVALID_PARAMETER
+                    )
             elif keyword == "MT-PRIORITY" and self.mt_priority:
                 # RFC 6710: a priority from -9 to 9.
                 if value is None or not _PRIORITY.fullmatch(value):
-                    return reject("MAIL", 501, "5.5.4", "MT-PRIORITY must be from -9 to 9")
+                    return reject(
+                        "MAIL",
+                        501,
+                        "5.5.4",
+                        "MT-PRIORITY must be from -9 to 9",
+                        Refusal.INVALID_PARAMETER,
+                    )
             elif keyword in (name.upper() for name in self.extra_mail_params):
                 pass
             else:
-                return reject("MAIL", 555, "5.5.4", f"Unsupported parameter {keyword}")
+                return reject(
+                    "MAIL",
+                    555,
+                    "5.5.4",
+                    f"Unsupported parameter {keyword}",
+                    Refusal.UNKNOWN_PARAMETER,
+                )
         return None
 
     def check_rcpt_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
@@ -236,7 +280,11 @@ class Extensions:
                     )
                 ):
                     return reject(
-                        "RCPT", 501, "5.5.4", "NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY"
+                        "RCPT",
+                        501,
+                        "5.5.4",
+                        "NOTIFY must be NEVER or SUCCESS,FAILURE,DELAY",
+                        Refusal.INVALID_PARAMETER,
                     )
             elif keyword == "ORCPT" and self.dsn:
                 # RFC 3461 4.2: addr-type ";" xtext (RFC 6533 3: UTF-8 too under
@@ -244,9 +292,21 @@ class Extensions:
                 # decodes to is DSN information, never a reason to refuse the
                 # recipient (5.1 (b)); RcptTo.orcpt says whether it is usable.
                 if value is None or not ORCPT.fullmatch(value):
-                    return reject("RCPT", 501, "5.5.4", "ORCPT must be addr-type;xtext")
+                    return reject(
+                        "RCPT",
+                        501,
+                        "5.5.4",
+                        "ORCPT must be addr-type;xtext",
+                        Refusal.INVALID_PARAMETER,
+                    )
             elif keyword not in (name.upper() for name in self.extra_rcpt_params):
-                return reject("RCPT", 555, "5.5.4", f"Unsupported parameter {keyword}")
+                return reject(
+                    "RCPT",
+                    555,
+                    "5.5.4",
+                    f"Unsupported parameter {keyword}",
+                    Refusal.UNKNOWN_PARAMETER,
+                )
         return None
 
     def line_allowance(self, verb: str) -> int:

@@ -8,6 +8,10 @@ otherwise, and a 421 from any state closes (RFC 5321 3.8).
 
 ``ACCEPT_CODES`` lists, per command type, the codes that accept it (RFC 5321
 4.3.2); ``MUST_ACCEPT`` the commands that cannot be refused (RSET, NOOP, QUIT).
+
+What the engine refuses before the application sees a command, and in which
+order (the verb sets, the option checks, the 503 of a command out of sequence
+among them), is in the sibling module ``_rules.py``: ``_rules.STEPS``.
 """
 
 from __future__ import annotations
