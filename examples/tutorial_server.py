@@ -18,30 +18,18 @@ LOCAL_DOMAINS = {"example.org"}
 BATCHED = (smtpstate.MailFrom, smtpstate.RcptTo, smtpstate.Reset)
 
 
-def decide(event: smtpstate.Command) -> Reply:
-    if isinstance(event, (smtpstate.CommandRejected, smtpstate.UnknownCommand)):
-        return event.reply
-    if isinstance(event, smtpstate.Hello):
-        return Reply(250, f"{HOSTNAME} greets {event.domain}")
-    if isinstance(event, smtpstate.MailFrom):
-        return Reply(250, "Sender OK", "2.1.0")
+def decide(conn: smtpstate.ServerConnection, event: smtpstate.Command) -> Reply:
     if isinstance(event, smtpstate.RcptTo):
-        if event.forward_path.domain.lower() in LOCAL_DOMAINS:
-            return Reply(250, "Recipient OK", "2.1.5")
-        return Reply(550, "Relaying denied", "5.7.1")
-    if isinstance(event, smtpstate.DataStart):
-        return Reply(354, "End data with <CR><LF>.<CR><LF>")
-    if isinstance(event, smtpstate.Verify):
-        return Reply(252, "Cannot VRFY user, but will accept message", "2.5.2")
-    if isinstance(event, smtpstate.Quit):
-        return Reply(221, f"{HOSTNAME} closing connection")
-    return Reply(250, "OK")
+        domain = event.forward_path.domain.lower()
+        if domain not in LOCAL_DOMAINS:
+            return Reply(550, "Relaying denied", "5.7.1")
+    return conn.default_reply()
 
 
 def serve(sock: socket.socket, spool_dir: str) -> None:
     extensions = smtpstate.Extensions(size=10_000_000)
     conn = smtpstate.ServerConnection(HOSTNAME, extensions, smtpstate.Options(max_errors=10))
-    sock.sendall(conn.send(Reply(220, f"{HOSTNAME} ESMTP ready")))
+    sock.sendall(conn.send(conn.default_reply()))  # 220 mx.example.org ESMTP
     outbox = bytearray()
     spool: BinaryIO | None = None  # the file a body is written to, while it arrives
     path = ""  # its temporary name
@@ -74,13 +62,12 @@ def serve(sock: socket.socket, spool_dir: str) -> None:
                 spool = None
                 if event.reply is None:  # event.acceptable: the body broke no rule
                     os.rename(path, path[:-4] + ".eml")
-                    reply = Reply(250, f"Queued ({event.size} octets)", "2.0.0")
                 else:
                     os.unlink(path)
-                    reply = event.reply
+                reply = conn.default_reply()  # 250, or the engine's rejection
             else:  # a Command (never PAUSED: each command is answered before the next)
                 assert isinstance(event, smtpstate.Command)
-                reply = decide(event)
+                reply = decide(conn, event)
                 if isinstance(event, smtpstate.Hello) and reply.code == 250:
                     helo = event.domain
             outbox += conn.send(reply)

@@ -28,7 +28,7 @@ with atheris.instrument_imports():
     import smtpstate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.helpers import default_answer, merge_data
+from tests.helpers import merge_data, reply_to
 
 # CRAM-MD5 challenges are random; the two runs of one input must see the same.
 secrets.token_hex = lambda nbytes=None: "0" * 32
@@ -100,9 +100,9 @@ def run(data: bytes, config: int, features: int, pieces: list[bytes]) -> tuple[l
             out += conn.send(GREETING)
         if isinstance(event, smtpstate.Command):
             assert conn.next_event() is smtpstate.PAUSED
-            out += conn.send(default_answer(event))
+            out += conn.send(reply_to(conn, event))
             while conn.awaiting_reply is event:  # LMTP: one reply per recipient
-                out += conn.send(default_answer(event))
+                out += conn.send(reply_to(conn, event))
 
 
 # Bytes sent after STARTTLS, before the handshake, are dropped (RFC 3207 4.2), so

@@ -17,6 +17,7 @@ from smtpstate import (
     EndOfMessage,
     Event,
     Extensions,
+    Hello,
     Help,
     MessageData,
     Options,
@@ -29,7 +30,8 @@ from smtpstate import (
     XClient,
 )
 
-Answer = Callable[[Event], Reply]
+# What a test answers to an event; None stands for ``conn.default_reply()``.
+Answer = Callable[[Event], "Reply | None"]
 
 GREETING = Reply(220, "mx.example.org ESMTP")
 
@@ -37,10 +39,14 @@ GREETING = Reply(220, "mx.example.org ESMTP")
 PASSWORD = "secret"
 
 
-def default_answer(event: Event) -> Reply:
+def default_answer(event: Event) -> Reply | None:
     """The suggested reply where there is one, else the ordinary success code.
     A flagged body or BDAT chunk gets its suggested rejection; XCLIENT a new
-    220. AUTH succeeds for the password ``PASSWORD``; STARTTLS is accepted."""
+    220. AUTH succeeds for the password ``PASSWORD``; STARTTLS is accepted.
+    HELO/EHLO/LHLO get None: the connection's default, which names the server
+    (RFC 5321 4.1.1.1)."""
+    if isinstance(event, Hello):
+        return None
     if isinstance(event, (CommandRejected, UnknownCommand, AuthChallenge)):
         return event.reply
     if isinstance(event, Authenticate):
@@ -70,6 +76,12 @@ def split_options(kwargs: dict[str, object]) -> dict[str, object]:
     if options:
         kwargs["options"] = Options(**options)  # type: ignore[arg-type]
     return kwargs
+
+
+def reply_to(conn: ServerConnection, event: Event, answer: Answer = default_answer) -> Reply:
+    """``answer(event)``, or the connection's default when it gives None."""
+    reply = answer(event)
+    return conn.default_reply() if reply is None else reply
 
 
 def new_conn(greet: bool = True, **kwargs: object) -> ServerConnection:
@@ -117,9 +129,9 @@ def drive(
             return events, bytes(out)
         if isinstance(event, MessageData):
             continue
-        out += conn.send(answer(event))
+        out += conn.send(reply_to(conn, event, answer))
         while conn.awaiting_reply is event:  # LMTP: one reply per recipient
-            out += conn.send(answer(event))
+            out += conn.send(reply_to(conn, event, answer))
 
 
 def merge_data(events: Iterable[object]) -> list[object]:

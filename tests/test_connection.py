@@ -103,9 +103,9 @@ def test_local_error_ends_the_connection() -> None:
 def test_extensions_default_and_ehlo_reply() -> None:
     conn = new_conn()
     assert conn.extensions == Extensions()
-    _, out = drive(conn, b"EHLO c\r\n", lambda e: Reply(250, ["mx greets c", "extra"]))
+    _, out = drive(conn, b"EHLO c\r\n", lambda e: Reply(250, ["mx.example.org greets c", "extra"]))
     assert out == (
-        b"250-mx greets c\r\n250-extra\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+        b"250-mx.example.org greets c\r\n250-extra\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
         b"250 ENHANCEDSTATUSCODES\r\n"
     )
 

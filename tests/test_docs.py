@@ -64,7 +64,8 @@ def test_readme_states_install_and_test_commands() -> None:
 def test_readme_example_receives_mail_from_smtplib() -> None:
     """The README's server, run on loopback, takes a message with two recipients
     from the stdlib client; the body arrives dot-unstuffed and byte-exact, and a
-    second connection works too."""
+    second connection works too. Its EHLO reply names the server; a recipient
+    elsewhere is refused."""
     namespace: dict[str, Any] = {"__name__": "readme_example"}
     exec(compile(_readme_example(), str(README), "exec"), namespace)
     serve = namespace["serve"]
@@ -91,7 +92,11 @@ def test_readme_example_receives_mail_from_smtplib() -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             refused = client.sendmail("a@example.org", ["b@example.org", "c@example.org"], body)
             assert refused == {}
+            assert client.ehlo_resp is not None and client.ehlo_resp.startswith(b"mx.example.org\n")
             assert client.verify("b")[0] == 252
+            client.mail("a@example.org")
+            assert client.rcpt("x@elsewhere.net") == (550, b"5.7.1 Relaying denied")
+            client.rset()
             assert client.docmd("FROB")[0] == 500
             assert client.docmd("RCPT TO:<x@example.org>")[0] == 503
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:

@@ -63,8 +63,10 @@ ACCEPT = {
 }
 
 
-def legal_reply(event: Event, choice: int) -> Reply:
-    """A reply the engine must take: the suggestion, an accept, a reject or 421."""
+def legal_reply(conn: ServerConnection, event: Event, choice: int) -> Reply:
+    """A reply the engine must take: the suggestion, an accept, a reject or 421.
+    HELO/EHLO and XCLIENT are accepted with the connection's default, which
+    names the server (RFC 5321 4.1.1.1, 4.2)."""
     if choice % 17 == 16:
         return Reply(421, "closing")
     if isinstance(event, (CommandRejected, UnknownCommand)):
@@ -77,6 +79,8 @@ def legal_reply(event: Event, choice: int) -> Reply:
         return event.reply
     if choice % 3 == 2 and not isinstance(event, (Reset, Noop, Quit)):
         return Reply(450 + choice % 3, "try again")
+    if isinstance(event, (Hello, XClient)):
+        return conn.default_reply()
     return Reply(ACCEPT[type(event)], "ok")
 
 
@@ -119,13 +123,13 @@ def feed(conn: ServerConnection, chunks: list[bytes], choices: list[int]) -> Non
             continue
         if isinstance(event, ProxyHeader):
             assert conn.next_event() is PAUSED  # the greeting is owed now
-            conn.send(Reply(220, "hi"))
+            conn.send(conn.default_reply())
             continue
         n += 1
-        conn.send(legal_reply(event, choices[n % len(choices)] if choices else 0))
+        conn.send(legal_reply(conn, event, choices[n % len(choices)] if choices else 0))
         while conn.awaiting_reply is event:  # LMTP: one reply per recipient
             n += 1
-            conn.send(legal_reply(event, choices[n % len(choices)] if choices else 0))
+            conn.send(legal_reply(conn, event, choices[n % len(choices)] if choices else 0))
     raise AssertionError("the loop did not end")
 
 
@@ -190,7 +194,7 @@ def greeted(config_index: int) -> ServerConnection:
     config = CONFIGS[config_index]
     conn = ServerConnection(**split_options(dict(config)))  # type: ignore[arg-type]
     if not config.get("proxy_protocol"):
-        conn.send(Reply(220, "hi"))
+        conn.send(conn.default_reply())
     return conn
 
 
@@ -259,7 +263,7 @@ def test_buffer_is_bounded_in_an_auth_exchange(chunks: list[bytes]) -> None:
     for _ in range(2):
         event = conn.next_event()
         assert not isinstance(event, CommandRejected)
-        conn.send(legal_reply(event, 0))
+        conn.send(legal_reply(conn, event, 0))
     assert conn.state is State.AUTH_EXCHANGE
     for chunk in chunks:
         conn.receive_data(chunk.replace(b"\n", b"-"))

@@ -21,7 +21,7 @@ from smtpstate import (
     ServerConnection,
 )
 
-from .helpers import default_answer
+from .helpers import default_answer, reply_to
 
 TIMEOUT = 5.0
 
@@ -38,7 +38,7 @@ class Server(threading.Thread):
         self.body = b""
         self.error: BaseException | None = None
 
-    def answer(self, event: Event) -> Reply:
+    def answer(self, event: Event) -> Reply | None:
         if isinstance(event, RcptTo) and event.forward_path.local_part == "nobody":
             return Reply(550, "No such user", "5.1.1")
         return default_answer(event)
@@ -59,7 +59,7 @@ class Server(threading.Thread):
                 if isinstance(event, MessageData):
                     self.body += event.data
                     continue
-                self.sock.sendall(conn.send(self.answer(event)))
+                self.sock.sendall(conn.send(reply_to(conn, event, self.answer)))
                 self.authenticated = conn.authenticated
         except BaseException as error:  # reported by the test
             self.error = error

@@ -46,11 +46,11 @@ def test_4_every_engine_reply_carries_a_matching_code() -> None:
 def test_4_not_on_the_greeting_nor_on_hello_replies() -> None:
     """The greeting and any response to HELO or EHLO have no status code."""
     conn = new_conn(greet=False)
-    assert conn.send(Reply(220, "hi", "2.0.0")) == b"220 hi\r\n"
+    assert conn.send(Reply(220, "mx.example.org", "2.0.0")) == b"220 mx.example.org\r\n"
     _, out = drive(conn, b"EHLO c\r\nHELO\r\nHELO c\r\n")
     assert out == (
-        b"250-OK\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
-        b"501 HELO needs a domain name or address literal\r\n250 OK\r\n"
+        b"250-mx.example.org\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n"
+        b"501 HELO needs a domain name or address literal\r\n250 mx.example.org\r\n"
     )
 
 

@@ -56,7 +56,7 @@ def test_3_2_later_commands_wait_while_a_reply_is_owed() -> None:
     assert conn.awaiting_reply is event
     assert conn.next_event() is PAUSED
     assert conn.trailing_data == (b"MAIL FROM:<a@b>\r\n", False)
-    conn.send(Reply(250, "hi"))
+    conn.send(conn.default_reply())
     assert conn.awaiting_reply is None
     assert isinstance(conn.next_event(), MailFrom)
 

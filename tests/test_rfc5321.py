@@ -38,6 +38,7 @@ from .helpers import (
     default_answer,
     drive,
     new_conn,
+    reply_to,
     session,
 )
 
@@ -57,7 +58,7 @@ def test_3_1_greeting_220_opens_the_session() -> None:
     conn.receive_data(b"NOOP\r\n")
     assert conn.next_event() is PAUSED
     assert conn.state is State.CONNECTED
-    assert conn.send(Reply(220, "mx ESMTP")) == b"220 mx ESMTP\r\n"
+    assert conn.send(Reply(220, "mx.example.org ESMTP")) == b"220 mx.example.org ESMTP\r\n"
     assert conn.state is State.AWAIT_HELLO
     assert conn.next_event() == Noop()
 
@@ -593,7 +594,7 @@ def owed(data: bytes) -> tuple[ServerConnection, Event]:
             continue
         if not conn.trailing_data[0]:
             return conn, event
-        conn.send(default_answer(event))
+        conn.send(reply_to(conn, event))
 
 
 @pytest.mark.parametrize(
@@ -660,6 +661,122 @@ def test_4_1_1_1_helo_takes_a_domain_only() -> None:
     _, events, _ = session(b"HELO [192.0.2.1]\r\nEHLO [192.0.2.1]\r\n")
     assert isinstance(events[0], CommandRejected) and events[0].reply.code == 501
     assert isinstance(events[1], Hello) and events[1].domain == "[192.0.2.1]"
+
+
+# -- 4.1.1.1 and 4.2: the server names itself ---------------------------------------------
+
+# First lines that name the server: a Domain with a dot, an address literal, or
+# exactly the connection's hostname (mx.example.org here), in any case.
+SERVER_NAMES = [
+    "mx.example.org",
+    "MX.Example.ORG greets client.example",
+    "relay.example.net ESMTP",  # another name with a dot: the engine cannot know all
+    "[192.0.2.1]",
+    "[IPv6:2001:db8::1] ready",
+    "xn--bcher-kva.example",
+]
+# Not a server name: one label that is not the hostname ("OK" is a Domain by the
+# grammar), nothing, a leading space, or something outside the grammar.
+NOT_SERVER_NAMES = ["OK", "", " mx.example.org", "Hello mx.example.org", "mx", "mx.example.org.",
+                    "mx_1.example.org", "-mx.example.org", "[192.0.2.1", "a.b,"]  # fmt: skip
+
+
+def hello_owed(line: bytes, **kwargs: object) -> ServerConnection:
+    conn = new_conn(**kwargs)
+    conn.receive_data(line)
+    assert isinstance(conn.next_event(), Hello)
+    return conn
+
+
+@pytest.mark.parametrize("text", SERVER_NAMES)
+@pytest.mark.parametrize("line", [b"EHLO c\r\n", b"HELO c\r\n"])
+def test_4_1_1_1_hello_reply_starts_with_the_server_name(line: bytes, text: str) -> None:
+    """RFC 5321 4.1.1.1: ehlo-ok-rsp = "250" SP Domain [SP ehlo-greet]; the
+    server identifies itself in the first line of the reply to HELO and EHLO."""
+    conn = hello_owed(line)
+    assert conn.send(Reply(250, text)).startswith(
+        f"250{'-' if b'E' in line[:1] else ' '}{text}".encode()
+    )
+    assert conn.state is State.READY
+
+
+@pytest.mark.parametrize("text", NOT_SERVER_NAMES)
+@pytest.mark.parametrize("line", [b"EHLO c\r\n", b"HELO c\r\n"])
+def test_4_1_1_1_hello_reply_without_the_server_name_raises(line: bytes, text: str) -> None:
+    """RFC 5321 4.1.1.1: "250 OK" to EHLO would go out as "250-OK" followed by
+    keywords, naming a server called OK. send() refuses it like any reply that
+    breaks the protocol: LocalProtocolError, no byte produced, state ERROR."""
+    conn = hello_owed(line)
+    with pytest.raises(LocalProtocolError, match=r"4\.1\.1\.1"):
+        conn.send(Reply(250, text))
+    assert conn.state is State.ERROR
+
+
+def test_4_1_1_1_one_label_hostname_is_a_server_name() -> None:
+    """A one-label name is the server's only when it is the connection's hostname."""
+    conn = hello_owed(b"EHLO c\r\n", hostname="localhost")
+    assert conn.send(Reply(250, "LOCALHOST")).startswith(b"250-LOCALHOST\r\n")
+    conn = hello_owed(b"EHLO c\r\n", hostname="localhost")
+    with pytest.raises(LocalProtocolError, match="'localhost'; not 'mail'"):
+        conn.send(Reply(250, "mail"))
+
+
+def test_4_1_1_1_only_the_first_line_names_the_server() -> None:
+    conn = hello_owed(b"EHLO c\r\n")
+    assert conn.send(Reply(250, ["mx.example.org", "OK"])).startswith(
+        b"250-mx.example.org\r\n250-OK\r\n"
+    )
+    conn = hello_owed(b"EHLO c\r\n")
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(250, ["OK", "mx.example.org"]))
+
+
+def test_4_1_1_1_lhlo_reply_starts_with_the_server_name() -> None:
+    """LMTP's LHLO reply has EHLO's form (RFC 2033 4.1)."""
+    conn = hello_owed(b"LHLO c\r\n", lmtp=True)
+    with pytest.raises(LocalProtocolError, match=r"4\.1\.1\.1"):
+        conn.send(Reply(250, "OK"))
+
+
+@pytest.mark.parametrize("reply", [Reply(550, "OK"), Reply(421, "bye"), Reply(504, "")])
+def test_4_1_1_1_a_refused_hello_needs_no_server_name(reply: Reply) -> None:
+    """Only ehlo-ok-rsp names the server: a refusal is an ordinary Reply-line."""
+    conn = hello_owed(b"EHLO c\r\n")
+    assert conn.send(reply).startswith(str(reply.code).encode())
+
+
+@pytest.mark.parametrize("text", SERVER_NAMES)
+def test_4_2_greeting_starts_with_the_server_name(text: str) -> None:
+    """RFC 5321 4.2: Greeting = "220 " (Domain / address-literal) [SP textstring]."""
+    conn = new_conn(greet=False)
+    assert conn.send(Reply(220, text)) == f"220 {text}\r\n".encode()
+    assert conn.state is State.AWAIT_HELLO
+
+
+@pytest.mark.parametrize("text", NOT_SERVER_NAMES)
+def test_4_2_greeting_without_the_server_name_raises(text: str) -> None:
+    conn = new_conn(greet=False)
+    with pytest.raises(LocalProtocolError, match=r"RFC 5321 4\.2"):
+        conn.send(Reply(220, text))
+    assert conn.state is State.ERROR
+
+
+def test_4_2_refusing_greeting_needs_no_server_name() -> None:
+    """The 554 that refuses a session is a Reply-line, not a Greeting (3.1)."""
+    conn = new_conn(greet=False)
+    assert conn.send(Reply(554, "No service")) == b"554 No service\r\n"
+    assert conn.state is State.REFUSED
+
+
+def test_4_2_xclient_new_greeting_starts_with_the_server_name() -> None:
+    """XCLIENT is accepted with a new greeting, which names the server too; its
+    refusal is an ordinary reply."""
+    conn = new_conn(xclient=True)
+    drive(conn, b"EHLO c\r\n")
+    conn.receive_data(b"XCLIENT NAME=a\r\n")
+    conn.next_event()
+    with pytest.raises(LocalProtocolError, match=r"4\.2"):
+        conn.send(Reply(220, "Welcome"))
 
 
 def test_2_3_8_bare_lf_line_names_only_its_verb() -> None:

@@ -69,7 +69,7 @@ def test_send_refuses_a_code_that_does_not_fit_the_command() -> None:
     conn = new_conn()
     conn.receive_data(b"EHLO c\r\n")
     event = conn.next_event()
-    conn.send(Reply(250, "hi"))
+    conn.send(conn.default_reply())
     conn.receive_data(b"MAIL FROM:<a@b.example>\r\n")
     event = conn.next_event()
     assert isinstance(event, MailFrom)

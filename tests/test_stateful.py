@@ -59,7 +59,7 @@ from smtpstate import (
 )
 from smtpstate._data import _HOLD_LIMIT
 
-from .helpers import default_answer
+from .helpers import default_answer, reply_to
 
 S = State
 # A plaintext command injected after STARTTLS: it must never run.
@@ -69,7 +69,7 @@ IN_TRANSACTION = (S.IN_MAIL, S.HAS_RCPT, S.IN_BDAT)  # what QUIT or a close aban
 LONG = 1500  # a body line well over the 1000-octet limit (RFC 5321 4.5.3.1.6)
 
 
-def answer(event: Event) -> Reply:
+def answer(event: Event) -> Reply | None:
     """The application: accepts everything except recipients named ``bad``."""
     if isinstance(event, RcptTo) and event.forward_path.local_part == "bad":
         return Reply(550, "No such user", "5.1.1")
@@ -341,7 +341,7 @@ class SmtpClientModel(RuleBasedStateMachine):
             if isinstance(event, ConnectionClosed):
                 break
             if isinstance(event, Command):
-                out += conn.send(answer(event))
+                out += conn.send(reply_to(conn, event, answer))
         self.check(step, events, bytes(out))
         if self.tls_pending:  # RFC 3207 4.2: the session starts again, under TLS
             self.tls_pending, self.tls = False, True

@@ -62,6 +62,10 @@ PATH = re.compile(
 )
 # EHLO/HELO argument: Domain / address-literal (HELO: Domain only)
 HELLO_DOMAIN = re.compile(f"{DOMAIN}|{ADDRESS_LITERAL}")
+# The server's name that starts its greeting and its EHLO reply (RFC 5321 4.2,
+# 4.3.1: Greeting = "220 " (Domain / address-literal) [SP textstring];
+# 4.1.1.1: ehlo-ok-rsp = "250" SP Domain [SP ehlo-greet]): the same two forms.
+SERVER_NAME = HELLO_DOMAIN
 
 # The common shapes, for the fast paths in _commands: each matches a subset of
 # the rule it is named after, and is cheaper to run (fewer repeated groups).

@@ -19,6 +19,7 @@ from ._commands import (
 from ._data import END, REPLY_OVERSIZED, DataReader
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
+    AuthChallenge,
     Authenticate,
     ChunkReceived,
     Command,
@@ -27,15 +28,22 @@ from ._events import (
     DataStart,
     EndOfMessage,
     Event,
+    Expand,
     Hello,
+    Help,
     Mailbox,
     MailFrom,
     MessageData,
+    Noop,
     ProxyHeader,
+    Quit,
     RcptTo,
+    Reset,
     StartTLS,
     UnknownCommand,
+    Verify,
     XClient,
+    XForward,
 )
 from ._extensions import Extensions
 from ._options import Options
@@ -511,10 +519,29 @@ class ServerConnection:
     def _hello_like_bytes(self, command: Command, reply: Reply, outcome: Outcome | None) -> bytes:
         """The greeting and the HELO/EHLO replies carry no enhanced code (RFC
         2034 4); an accepted EHLO lists the extensions (RFC 5321 4.1.1.1)."""
+        if outcome is ACCEPT:  # a greeting (XCLIENT's too) or a 250 to HELO/EHLO/LHLO
+            self._check_server_name(command, reply)
         enhanced = self.extensions.enhanced_status_codes and not _is_hello(command, outcome)
         if isinstance(command, Hello) and command.extended and outcome is ACCEPT:
             return reply.to_bytes(enhanced, self._ehlo_keywords())
         return reply.to_bytes(enhanced)
+
+    def _check_server_name(self, command: Command, reply: Reply) -> None:
+        """The 220 greeting and the 250 to HELO/EHLO/LHLO start with the server's
+        name: a Domain or an address literal (RFC 5321 4.2 Greeting, 4.1.1.1
+        ehlo-ok-rsp). "OK" is a Domain too, so a one-label name must be the
+        connection's ``hostname``; a name with a dot, or a literal, may be any."""
+        name = reply._server_name()  # cached in the Reply: sending a constant costs one call
+        if name and ("." in name or name[0] == "[" or name.lower() == self.hostname.lower()):
+            return
+        word = reply.lines[0].partition(" ")[0]
+        what = "a 250 to HELO/EHLO" if type(command) is Hello else "a 220 greeting"
+        section = "4.1.1.1" if type(command) is Hello else "4.2"
+        self._fail(
+            f"{what} must start with the server's name (RFC 5321 {section}): a domain "
+            f"with a dot, an address literal, or the hostname {self.hostname!r}; "
+            f"not {word!r}"
+        )
 
     def _send_unowed(self, reply: Reply) -> bytes:
         """A reply when no command is owed one: the last words after a protocol
@@ -572,6 +599,55 @@ class ServerConnection:
                 self._fail(f"the greeting must be 220, 554 or 421, not {code}")
             return REJECT
         self._fail(f"{code} is not a valid reply to {_describe(command)}")
+
+    def default_reply(self) -> Reply:
+        """The conventional answer to the command owed a reply (``awaiting_reply``):
+        the engine's suggested reply where the event carries one, else the code
+        that accepts the command, with ``hostname`` where a reply names the
+        server. Decisions only the application can make are refused: AUTH
+        credentials get 535. Nothing is sent and nothing changes: pass the
+        result to ``send()``, or answer something else.
+
+        LocalProtocolError when no reply is owed (or in the ERROR state)."""
+        command = self._awaiting
+        if command is None or self._state is ERROR:
+            raise LocalProtocolError(
+                "no reply is owed" if command is None else "the connection is in the ERROR state"
+            )
+        reply = _DEFAULT_REPLIES.get(type(command))
+        if reply is not None:
+            return reply
+        return _DEFAULT_MAKERS[type(command)](self, command)
+
+    def _default_greeting(self, command: Command) -> Reply:
+        """The greeting, and XCLIENT's new one (RFC 5321 4.2)."""
+        return Reply(220, f"{self.hostname} {'LMTP' if self._options.lmtp else 'ESMTP'}")
+
+    def _default_hello(self, command: Hello) -> Reply:
+        """RFC 5321 4.1.1.1: the server's name; EHLO's keyword lines follow in send()."""
+        return Reply(250, self.hostname)
+
+    def _default_quit(self, command: Quit) -> Reply:
+        return Reply(221, f"{self.hostname} closing connection")
+
+    def _default_suggested(
+        self, command: CommandRejected | UnknownCommand | AuthChallenge
+    ) -> Reply:
+        return command.reply  # the engine's refusal, or the mechanism's next 334
+
+    def _default_chunk(self, command: ChunkReceived) -> Reply:
+        return command.reply or REPLY_DEFAULT_OK
+
+    def _default_end(self, command: EndOfMessage) -> Reply:
+        """250, or the suggested rejection of a body that broke a rule; in LMTP
+        mode the recipient this reply answers is named (RFC 2033 4.2)."""
+        if command.reply is not None:
+            return command.reply
+        recipients = command.recipients
+        if not recipients:
+            return REPLY_DEFAULT_OK
+        mailbox = recipients[len(recipients) - self._lmtp_replies_owed]
+        return Reply(250, f"<{mailbox.address}> OK", "2.0.0")
 
     def tls_established(self) -> None:
         """The adapter finished the TLS handshake after the 220 to STARTTLS.
@@ -695,6 +771,41 @@ _LEARN: dict[type[Command], Callable[[ServerConnection, Any, bool], None]] = {
     XClient: ServerConnection._learn_xclient,
     Handshake: ServerConnection._learn_handshake,
     Authenticate: ServerConnection._learn_auth,
+}
+
+# default_reply(): the conventional answers that are the same for every
+# connection (RFC 5321 4.2, 4.3.2; RFC 3463 for the enhanced codes)...
+REPLY_DEFAULT_OK = Reply(250, "OK")
+_DEFAULT_REPLIES: dict[type[Command], Reply] = {
+    MailFrom: Reply(250, "OK", "2.1.0"),
+    RcptTo: Reply(250, "OK", "2.1.5"),
+    DataStart: Reply(354, "Start mail input; end with <CRLF>.<CRLF>"),
+    Reset: REPLY_DEFAULT_OK,
+    Noop: REPLY_DEFAULT_OK,
+    XForward: REPLY_DEFAULT_OK,
+    Verify: Reply(252, "Cannot VRFY user, but will accept message and attempt delivery"),
+    Expand: Reply(252, "Cannot EXPN list, but will accept message and attempt delivery"),
+    Help: Reply(214, "See RFC 5321 for the commands"),
+    StartTLS: Reply(220, "Ready to start TLS"),
+    # RFC 4954 6: the engine cannot check credentials; only the application may
+    # accept them, so the default refuses.
+    Authenticate: Reply(535, "Authentication credentials invalid", "5.7.8"),
+}
+# ... and those that depend on the connection or on the event.
+_DEFAULT_MAKERS: dict[type[Command], Callable[[ServerConnection, Any], Reply]] = {
+    Greeting: ServerConnection._default_greeting,
+    XClient: ServerConnection._default_greeting,
+    Hello: ServerConnection._default_hello,
+    Quit: ServerConnection._default_quit,
+    CommandRejected: ServerConnection._default_suggested,
+    UnknownCommand: ServerConnection._default_suggested,
+    AuthChallenge: ServerConnection._default_suggested,
+    ChunkReceived: ServerConnection._default_chunk,
+    EndOfMessage: ServerConnection._default_end,
+}
+assert set(_DEFAULT_REPLIES) | set(_DEFAULT_MAKERS) == set(_state.ACCEPT_CODES) - {
+    _state.ProxyReceived,
+    Handshake,
 }
 
 # What reads the next input in each state (a reply owed comes first: PAUSED).

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ._abnf import SERVER_NAME
 from ._errors import LocalProtocolError
 
 __all__ = ["Reply"]
@@ -47,6 +48,9 @@ class Reply:
     _wire: dict[bool | tuple[bool, tuple[str, ...]], bytes] = field(
         init=False, repr=False, compare=False
     )
+    # The first word of the text when it is a Domain or an address literal, else
+    # "" (None until asked): what names the server in a greeting or EHLO reply.
+    _name: str | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # RFC 5321 4.2: the first digit is 2 to 5 and the second 0 to 5.
@@ -72,11 +76,23 @@ class Reply:
                 )
         object.__setattr__(self, "lines", lines)
         object.__setattr__(self, "_wire", {})
+        object.__setattr__(self, "_name", None)
 
     @property
     def reply_class(self) -> int:
         """The first digit: 2 success, 3 intermediate, 4 transient, 5 permanent."""
         return self.code // 100
+
+    def _server_name(self) -> str:
+        """The first word of the first line when it is a Domain or an address
+        literal (RFC 5321 4.1.2), the way a greeting or an EHLO reply names the
+        server (4.2, 4.1.1.1); else ``""``."""
+        name = self._name
+        if name is None:
+            word = self.lines[0].partition(" ")[0]
+            name = word if SERVER_NAME.fullmatch(word) else ""
+            object.__setattr__(self, "_name", name)
+        return name
 
     def to_bytes(self, enhanced_codes: bool = False, extra_lines: Sequence[str] = ()) -> bytes:
         """The reply as it goes on the wire.
