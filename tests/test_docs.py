@@ -33,10 +33,18 @@ def _load_state_diagram() -> ModuleType:
 
 def test_state_diagram_is_current() -> None:
     """docs/state-diagram.md is exactly what docs/state_diagram.py generates from
-    TRANSITIONS; after changing the table, run ``python docs/state_diagram.py``."""
+    TRANSITIONS and the precedence of _rules.STEPS; after changing either, run
+    ``python docs/state_diagram.py``."""
     module = _load_state_diagram()
     committed = (ROOT / "docs" / "state-diagram.md").read_text(encoding="utf-8")
     assert committed == module.render()
+
+
+def _section_rows(text: str, heading: str) -> list[str]:
+    """The table rows (not the header) of the section under ``heading``."""
+    section = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return rows[1:]  # the header row; the |---| line does not start with "| "
 
 
 def test_state_diagram_covers_every_transition() -> None:
@@ -44,8 +52,29 @@ def test_state_diagram_covers_every_transition() -> None:
     from smtpstate._state import TRANSITIONS
 
     text = _load_state_diagram().render()
-    table_rows = [line for line in text.splitlines() if line.startswith("| `")]
-    assert len(table_rows) == len(TRANSITIONS)
+    assert len(_section_rows(text, "## Transition table")) == len(TRANSITIONS)
+
+
+def test_precedence_table_has_every_rule_in_order() -> None:
+    """The precedence table has one row per Rule of each step of _rules.STEPS,
+    in their order, with the step's number, the reply code and the Refusal."""
+    from smtpstate._rules import STEPS
+
+    text = _load_state_diagram().render()
+    rows = [
+        [cell.strip() for cell in row.strip("|").split(" | ")]
+        for row in _section_rows(text, "## Precedence of the engine's checks")
+    ]
+    expected = [
+        (str(number), str(rule.code), rule.refusal.name if rule.refusal else None)
+        for number, step in enumerate(STEPS, 1)
+        for rule in step.rules
+    ]
+    found = [
+        (row[0], row[5].split()[0], row[7].strip("`") if row[7].startswith("`") else None)
+        for row in rows
+    ]
+    assert found == expected
 
 
 def _readme_example() -> str:
