@@ -4,7 +4,8 @@
 - ``new_connection()`` is the one place a ``ServerConnection`` is built, from the
   command line's ``Config``.
 - ``Session.decide()`` is the one place a command's reply is picked: the method
-  ``_DECISIONS`` (at the end of this file) names for the event's type.
+  ``_DECISIONS`` (at the end of this file) names for the event's type, or the
+  engine's ``default_reply()`` for the commands this policy has nothing to add to.
 - When the message file is opened, delivered or dropped (``_maildir.Spool``, with
   the headers of ``_trace.py`` in front).
 - The timeout of each phase (RFC 5321 4.5.3.2), read by the adapter before each
@@ -30,24 +31,18 @@ from _maildir import NullSpool, Spool, new_queue_id
 from _trace import Client, received_protocol, trace_headers
 
 from smtpstate import (
-    AuthChallenge,
     Authenticate,
     ChunkReceived,
-    CommandRejected,
     ConnectionClosed,
     DataStart,
     EndOfMessage,
     Event,
-    Expand,
     Extensions,
     Hello,
-    Help,
     MailFrom,
     MessageData,
-    Noop,
     Options,
     ProxyHeader,
-    Quit,
     RcptTo,
     RemoteProtocolError,
     Reply,
@@ -56,8 +51,6 @@ from smtpstate import (
     ServerConnection,
     StartTLS,
     State,
-    UnknownCommand,
-    Verify,
     XClient,
     XForward,
 )
@@ -73,7 +66,6 @@ REPLY_OK = Reply(250, "OK", "2.0.0")
 REPLY_SENDER_OK = Reply(250, "Sender OK", "2.1.0")
 REPLY_RECIPIENT_OK = Reply(250, "Recipient OK", "2.1.5")
 REPLY_START_DATA = Reply(354, "End data with <CR><LF>.<CR><LF>")
-REPLY_NOT_IMPLEMENTED = Reply(502, "Command not implemented", "5.5.1")
 # Read for every event: in Python 3.11 ``State.IN_DATA`` is a descriptor call,
 # ten times the cost of a global.
 _IN_DATA, _TLS_PENDING = State.IN_DATA, State.TLS_PENDING
@@ -223,13 +215,11 @@ class Session:
     # -- the reply to each command ---------------------------------------------------
 
     def decide(self, event: Event) -> Reply:
-        """The reply to one command: the method _DECISIONS names for its type
-        (anything else: 502)."""
+        """The reply to one command: the method _DECISIONS names for its type,
+        else the engine's default (its suggested refusals, the 334 challenges,
+        250 to NOOP, 252 to VRFY and EXPN, 214 to HELP, 221 to QUIT)."""
         decide = _DECISIONS.get(type(event))
-        return decide(self, event) if decide is not None else REPLY_NOT_IMPLEMENTED
-
-    def _pass_on(self, event: CommandRejected | UnknownCommand | AuthChallenge) -> Reply:
-        return event.reply  # the engine's refusal, or (AuthChallenge) its 334
+        return decide(self, event) if decide is not None else self.conn.default_reply()
 
     def _on_proxy(self, event: ProxyHeader) -> Reply:  # --proxy-protocol: now the greeting
         """A PROXY header names the real client, unless it is a LOCAL health
@@ -315,21 +305,6 @@ class Session:
     def _on_reset(self, event: Reset) -> Reply:
         self._end_transaction()
         return REPLY_OK
-
-    def _on_noop(self, event: Noop) -> Reply:
-        return REPLY_OK
-
-    def _on_quit(self, event: Quit) -> Reply:
-        return Reply(221, f"{self.config.hostname} closing connection", "2.0.0")
-
-    def _on_verify(self, event: Verify) -> Reply:
-        return Reply(252, "Cannot VRFY user, but will accept message", "2.5.0")
-
-    def _on_expand(self, event: Expand) -> Reply:
-        return Reply(252, "Cannot EXPN", "2.5.0")
-
-    def _on_help(self, event: Help) -> Reply:
-        return Reply(214, "See RFC 5321", "2.0.0")
 
     def _end_of_lmtp_message(self, event: EndOfMessage) -> list[Reply]:
         """RFC 2033 4.2: one file and one reply per accepted recipient, in order."""
@@ -442,11 +417,9 @@ class Session:
         return self.conn.send(reply)
 
 
-# The example's answer to each kind of command (anything else: 502).
+# The example's own answer to each kind of command (anything else: the engine's
+# default_reply()).
 _DECISIONS: dict[type[Event], Callable[[Session, Any], Reply]] = {
-    CommandRejected: Session._pass_on,
-    UnknownCommand: Session._pass_on,
-    AuthChallenge: Session._pass_on,
     ProxyHeader: Session._on_proxy,
     XClient: Session._on_xclient,
     XForward: Session._on_xforward,
@@ -459,9 +432,4 @@ _DECISIONS: dict[type[Event], Callable[[Session, Any], Reply]] = {
     ChunkReceived: Session._on_chunk,
     EndOfMessage: Session._on_end,
     Reset: Session._on_reset,
-    Noop: Session._on_noop,
-    Quit: Session._on_quit,
-    Verify: Session._on_verify,
-    Expand: Session._on_expand,
-    Help: Session._on_help,
 }
