@@ -1,4 +1,4 @@
-"""smtpstate benchmarks: one command, one process, one run (issue 5).
+"""smtpstate benchmarks: one command, one process, one run.
 
     python benchmarks/run.py            # the full run (about 4 minutes on 2 cores)
     python benchmarks/run.py --quick    # a tiny run of everything (CI smoke test)

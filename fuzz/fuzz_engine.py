@@ -4,7 +4,7 @@
     python fuzz/fuzz_engine.py fuzz/corpus -max_total_time=3600
 
 The first input byte picks the configuration and the cut points, the second
-the issue 7 features (CHUNKING/BINARYMIME, LMTP, PROXY protocol, XCLIENT,
+the optional features (CHUNKING/BINARYMIME, LMTP, PROXY protocol, XCLIENT,
 XFORWARD, DSN, REQUIRETLS, MT-PRIORITY), the rest is what the client sends.
 Each input is run twice, whole and cut in pieces, and the target fails when:
 - anything but RemoteProtocolError escapes the engine;

@@ -181,26 +181,26 @@ def test_auth_exchange_reads_no_command(line: bytes) -> None:
     assert conn.state is State.READY
 
 
-# -- CHUNKING, XCLIENT and XFORWARD (issue 7) ---------------------------------------------
+# -- CHUNKING, XCLIENT and XFORWARD -------------------------------------------------------
 
-ISSUE7 = Extensions(chunking=True)
-ISSUE7_ROUTES = {
+CHUNKING = Extensions(chunking=True)
+BDAT_ROUTES = {
     **{s: r for s, r in ROUTES.items() if s not in (State.IN_DATA, State.CLOSED)},
     State.IN_BDAT: (220, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 1\r\nx"),
 }
-ISSUE7_COMMANDS = [*(c + b"\r\n" for c in COMMANDS), b"BDAT 1\r\nx", b"BDAT 1 LAST\r\nx",
+BDAT_XCLIENT_COMMANDS = [*(c + b"\r\n" for c in COMMANDS), b"BDAT 1\r\nx", b"BDAT 1 LAST\r\nx",
                    b"XCLIENT NAME=a\r\n", b"XFORWARD NAME=a\r\n"]  # fmt: skip
 
 
-@pytest.mark.parametrize("line", ISSUE7_COMMANDS)
-@pytest.mark.parametrize("state", list(ISSUE7_ROUTES))
+@pytest.mark.parametrize("line", BDAT_XCLIENT_COMMANDS)
+@pytest.mark.parametrize("state", list(BDAT_ROUTES))
 def test_every_state_chunking_and_xclient(state: State, line: bytes) -> None:
     """BDAT (its octets read whatever the answer), XCLIENT and XFORWARD, and
     every command between BDAT chunks: legal where the table has them, else 503
     (502 for disabled HELP/EXPN, 500 for an unknown verb), and a refusal keeps
     the state."""
-    greeting, data = ISSUE7_ROUTES[state]
-    conn = new_conn(greet=False, extensions=ISSUE7, xclient=True, xforward=True)
+    greeting, data = BDAT_ROUTES[state]
+    conn = new_conn(greet=False, extensions=CHUNKING, xclient=True, xforward=True)
     conn.send(Reply(greeting, "mx.example.org hi"))
     drive(conn, data)
     assert conn.state is state

@@ -77,7 +77,7 @@ def test_mail_line_allowance() -> None:
     assert Extensions(size=0, smtputf8=True).mail_line_allowance() == 36
 
 
-# -- parameters and keywords the application defines (issue 7, item 6) -------
+# -- CHUNKING, DSN, REQUIRETLS, MT-PRIORITY and keywords the application defines --
 
 
 @pytest.mark.parametrize("name", ["XTRACE", "x-trace", "X-Trace"])
@@ -138,8 +138,9 @@ def test_keywords_are_not_parameters(keyword: str, value: str | None, code_: int
     assert code(Extensions(chunking=True, dsn=True).check_mail_params({keyword: value})) == code_
 
 
-def test_issue7_keywords_in_stable_order() -> None:
-    """Every issue 7 keyword, in a stable order; REQUIRETLS only under TLS."""
+def test_optional_extension_keywords_in_stable_order() -> None:
+    """CHUNKING, BINARYMIME, DSN, MT-PRIORITY and the application's own keywords, in a
+    stable order; REQUIRETLS only under TLS."""
     ext = Extensions(
         chunking=True, binarymime=True, dsn=True, requiretls=True, mt_priority=True,
         extra_keywords=("XTRACE",),

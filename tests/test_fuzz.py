@@ -175,8 +175,8 @@ TLS_TRANSCRIPT = (
 )
 
 
-# CHUNKING, LMTP, PROXY, XCLIENT/XFORWARD and DSN (issue 7).
-ISSUE7_TRANSCRIPT = (
+# CHUNKING, LMTP, PROXY, XCLIENT/XFORWARD and DSN.
+EXTENSIONS_TRANSCRIPT = (
     b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 25\r\nLHLO client.example\r\n"
     b"EHLO client.example\r\nXCLIENT NAME=a ADDR=IPV6:2001:db8::1 LOGIN=joe\r\n"
     b"EHLO client.example\r\nXFORWARD NAME=b SOURCE=REMOTE\r\n"
@@ -218,7 +218,7 @@ ALPHABET = [b"\r", b"\n", b"\r\n", b".", b"\r\n.\r\n", b" ", b"<", b">", b":", b
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from([TRANSCRIPT, TLS_TRANSCRIPT, ISSUE7_TRANSCRIPT])))
+    data = bytearray(draw(st.sampled_from([TRANSCRIPT, TLS_TRANSCRIPT, EXTENSIONS_TRANSCRIPT])))
     for _ in range(draw(st.integers(1, 8))):
         pos = draw(st.integers(0, len(data)))
         action = draw(st.integers(0, 2))

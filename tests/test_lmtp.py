@@ -1,5 +1,5 @@
 """LMTP mode (RFC 2033), one test per rule. The RFC text is not in the shared
-folder: the rules are the ones issue 7 and the folder's README restate."""
+folder: the rules are the ones the folder's README restates."""
 
 from __future__ import annotations
 

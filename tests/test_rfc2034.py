@@ -87,7 +87,7 @@ def test_4_no_codes_when_disabled() -> None:
     assert out == b"250 OK\r\n500 Command not recognized\r\n"
 
 
-ISSUE7_REJECTIONS = (
+EXTENSION_REJECTIONS = (
     b"EHLO c\r\n"
     b"BDAT 3\r\nabc"  # 503: no transaction
     b"BDAT x\r\n"  # 501
@@ -106,12 +106,12 @@ ISSUE7_REJECTIONS = (
 )
 
 
-def test_4_issue7_engine_replies_carry_a_matching_code() -> None:
+def test_4_extension_refusals_carry_a_matching_code() -> None:
     """The replies the engine suggests for CHUNKING, XCLIENT/XFORWARD, DSN,
     REQUIRETLS and MT-PRIORITY carry an enhanced status code of their class."""
     ext = Extensions(size=3, chunking=True, binarymime=True, dsn=True, mt_priority=True)
     conn = new_conn(extensions=ext, xforward=True)
-    _, out = drive(conn, ISSUE7_REJECTIONS)
+    _, out = drive(conn, EXTENSION_REJECTIONS)
     replies = [line for line in out.split(b"\r\n")[:-1] if not line.startswith(b"250")]
     assert [r[:3] for r in replies] == [
         b"503", b"501", b"550", b"501", b"501", b"555", b"501", b"501", b"501", b"555",

@@ -1,4 +1,4 @@
-"""RFC 3207 (STARTTLS), one test per rule the engine owns (issue 4)."""
+"""RFC 3207 (STARTTLS), one test per rule the engine owns."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RFC 4954 (AUTH), one test per rule the engine owns (issue 4). The mechanisms
+"""RFC 4954 (AUTH), one test per rule the engine owns. The mechanisms
 themselves (RFC 4616, RFC 2195) are in test_sasl.py."""
 
 from __future__ import annotations

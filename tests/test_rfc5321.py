@@ -1,4 +1,5 @@
-"""RFC 5321, one test per rule the engine owns (issue 2, rules 1-4, 7, 8, 10, 11)."""
+"""RFC 5321, one test per rule the engine owns: the session, the command sequence, path
+syntax, DATA framing and reply codes. Each test is named after its section."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """RFC 6710 (MT-PRIORITY), one test per rule. The RFC text is not in the shared
-folder: the rule tested is the one issue 7 states (a priority from -9 to 9)."""
+folder: the rule tested is the priority range, -9 to 9."""
 
 from __future__ import annotations
 

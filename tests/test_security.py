@@ -29,7 +29,7 @@ SIXTEEN_MIB = 16 * 1024 * 1024
 
 
 def test_endless_command_line_of_16_mib_keeps_the_buffer_bounded() -> None:
-    """Issue 6 item 3 (aiosmtpd CVE-2024-27305's unbounded line, nodemailer's
+    """Bounded memory (aiosmtpd CVE-2024-27305's unbounded line, nodemailer's
     buffer): 16 MiB with no CRLF leaves the buffer within its limit plus one
     chunk; the line then gets one 500 (RFC 5321 4.5.3.1.4)."""
     conn = new_conn()
@@ -100,7 +100,7 @@ def _control_free(value: object) -> None:
     )
 )
 def test_identities_never_hold_control_characters(lines: list[tuple[bytes, bytes]]) -> None:
-    """Issue 6 item 7: what the application is handed as an identity (the EHLO
+    """Clean identities: what the application is handed as an identity (the EHLO
     argument, addresses, parameter values) never contains a control character,
     whatever bytes the client put there (RFC 5321 4.1.2 allows none)."""
     conn = new_conn()

@@ -1,7 +1,7 @@
-"""Scale-out (issue 7): HAProxy from the distribution, started on loopback with
-examples/haproxy/haproxy.cfg (ports from the environment), spreads smtplib
-sessions over three example servers (one per adapter) with send-proxy-v2. Every
-message must arrive exactly once, and its Received: header must name the real
+"""Scale-out behind a PROXY-protocol load balancer: HAProxy from the distribution,
+started on loopback with examples/haproxy/haproxy.cfg (ports from the environment),
+spreads smtplib sessions over three example servers (one per adapter) with
+send-proxy-v2. Every message must arrive exactly once, and its Received: header must name the real
 client (127.0.0.1 and the client's own source port), not HAProxy's connection."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Load, cut-offs, timeouts and back-pressure against each example server, run as
-a real process on 127.0.0.1 (issue 6).
+a real process on 127.0.0.1 (the hardening guarantees of docs/security.md).
 
 Every loop here is bounded in count and in time; random choices are seeded.
 """

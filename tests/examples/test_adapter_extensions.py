@@ -1,7 +1,8 @@
-"""Issue 7 in the example servers: LMTP, CHUNKING/BDAT, XCLIENT/XFORWARD, DSN and the
-PROXY protocol, each adapter a real process on loopback. smtplib drives what it can
-(LMTP, DSN parameters); raw sockets do the rest (BDAT, XCLIENT, PROXY headers), since
-no client on the machine speaks them. The stored formats are in docs/examples.md."""
+"""The optional extensions in the example servers: LMTP, CHUNKING/BDAT,
+XCLIENT/XFORWARD, DSN and the PROXY protocol, each adapter a real process on
+loopback. smtplib drives what it can (LMTP, DSN parameters); raw sockets do the rest
+(BDAT, XCLIENT, PROXY headers), since no client on the machine speaks them. The
+stored formats are in docs/examples.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Chunking invariance: however the client's bytes are cut, the events (data
+"""Split invariance: however the client's bytes are cut, the events (data
 chunks joined) and the reply bytes are the same (h11's test_io idea)."""
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def test_starttls_session_reaches_tls_and_authenticates() -> None:
     assert out.endswith(b"250 2.0.0 OK\r\n221 2.0.0 Bye\r\n")
 
 
-# -- CHUNKING, LMTP and PROXY sessions (issue 7) ---------------------------
+# -- BDAT, LMTP and PROXY sessions ---------------------------------------------
 
 CHUNK_PIECES = [b"\r\n.\r\n", b"QUIT\r\n", b"BDAT 5\r\n", b".", b"\n", b"\0\xff", b"x" * 300]
 
@@ -308,7 +308,7 @@ PROXY_HEADERS = [
     b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00",
 ]
 
-ISSUE7_CONFIGS: list[dict[str, object]] = [
+EXTENSION_CONFIGS: list[dict[str, object]] = [
     {"extensions": Extensions(chunking=True, binarymime=True)},
     {"extensions": Extensions(chunking=True, size=600)},
     {"lmtp": True, "extensions": Extensions(chunking=True)},
@@ -318,9 +318,9 @@ ISSUE7_CONFIGS: list[dict[str, object]] = [
 
 
 @st.composite
-def issue7_session(draw: st.DrawFn) -> tuple[bytes, int]:
-    index = draw(st.sampled_from(range(len(ISSUE7_CONFIGS))))
-    config = ISSUE7_CONFIGS[index]
+def extension_session(draw: st.DrawFn) -> tuple[bytes, int]:
+    index = draw(st.sampled_from(range(len(EXTENSION_CONFIGS))))
+    config = EXTENSION_CONFIGS[index]
     data = draw(st.sampled_from(PROXY_HEADERS)) if config.get("proxy_protocol") else b""
     data += b"LHLO client.example\r\n" if config.get("lmtp") else b"EHLO client.example\r\n"
     if config.get("xclient"):
@@ -331,12 +331,12 @@ def issue7_session(draw: st.DrawFn) -> tuple[bytes, int]:
 
 
 @settings(max_examples=60)
-@given(issue7_session(), st.data())
+@given(extension_session(), st.data())
 def test_bdat_lmtp_and_proxy_sessions_do_not_depend_on_the_cuts(
     session: tuple[bytes, int], draw: st.DataObject
 ) -> None:
     data, index = session
-    config = ISSUE7_CONFIGS[index]
+    config = EXTENSION_CONFIGS[index]
     whole = run([data], config)
     byte_by_byte = run([data[i : i + 1] for i in range(len(data))], config)
     cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=12)))
