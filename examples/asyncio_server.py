@@ -138,8 +138,10 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.wait(self.session.write_timeout)
 
     def flush(self) -> None:
-        self.transport.write(self.out)
-        self.out.clear()
+        # A new buffer after each write: from Python 3.12 the transport may keep a
+        # view of what it could not send yet, and a viewed bytearray cannot change.
+        out, self.out = self.out, bytearray()
+        self.transport.write(out)
 
     def wait(self, timeout: float) -> None:
         """Set the deadline. Pushing it back is free: an early timer re-arms itself."""
