@@ -35,8 +35,8 @@ MAILBOX = st.Mailbox(local_part="a", domain="example.org", text="a@example.org")
 # The events of one W1 session, feed by feed (EHLO, MAIL, RCPT, DATA, body, QUIT).
 EVENTS_BY_FEED: list[list[Any]] = [
     [st.Hello(domain="client.example.org", extended=True)],
-    [st.MailFrom(reverse_path=MAILBOX)],
-    [st.RcptTo(forward_path=MAILBOX)],
+    [st.Mail(reverse_path=MAILBOX)],
+    [st.Recipient(forward_path=MAILBOX)],
     [st.DataStart()],
     [st.MessageData(data=b"x"), st.EndOfMessage(size=1)],
     [st.Quit(), st.ConnectionClosed(mid_transaction=False, mid_body=False)],
@@ -64,13 +64,13 @@ class StandIn:
 
 def build_w1_events() -> None:
     st.Hello(domain="client.example.org", extended=True)
-    st.MailFrom(
+    st.Mail(
         reverse_path=st.Mailbox(
             local_part="sender", domain="example.org", text="sender@example.org"
         ),
         params={},
     )
-    st.RcptTo(
+    st.Recipient(
         forward_path=st.Mailbox(
             local_part="recipient", domain="example.net", text="recipient@example.net"
         ),

@@ -74,13 +74,13 @@ class Smtpstate:
         # The reply for each event type; None: the event carries its own.
         self.answers: dict[type, Any] = {
             smtpstate.Hello: smtpstate.Reply(250, "bench"),
-            smtpstate.MailFrom: ok,
-            smtpstate.RcptTo: ok,
+            smtpstate.Mail: ok,
+            smtpstate.Recipient: ok,
             smtpstate.DataStart: smtpstate.Reply(354, "End data with <CR><LF>.<CR><LF>"),
             smtpstate.Reset: ok,
             smtpstate.Noop: ok,
             smtpstate.Quit: smtpstate.Reply(221, "Bye"),
-            smtpstate.CommandRejected: None,
+            smtpstate.RejectedCommand: None,
             smtpstate.UnknownCommand: None,
             smtpstate.EndOfMessage: None,
         }

@@ -31,19 +31,19 @@ from _maildir import NullSpool, Spool, new_queue_id
 from _trace import Client, received_protocol, trace_headers
 
 from smtpstate import (
-    Authenticate,
-    ChunkReceived,
+    Authentication,
     ConnectionClosed,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Extensions,
     Hello,
-    MailFrom,
+    Mail,
     MessageData,
     Options,
     ProxyHeader,
-    RcptTo,
+    Recipient,
     RemoteProtocolError,
     Reply,
     Reset,
@@ -119,8 +119,8 @@ class Session:
         self._trust()
         self._helo = ""
         self._extended = False
-        self._sender: MailFrom | None = None
-        self._recipients: list[RcptTo] = []
+        self._sender: Mail | None = None
+        self._recipients: list[Recipient] = []
         self._spool: Spool | None = None
         self._spool_failed = False  # the message file could not be made: 451 at the end
         self._queue_id = ""
@@ -253,7 +253,7 @@ class Session:
         self._new_transaction()
         return Reply(220, "Ready to start TLS", "2.0.0")
 
-    def _authenticate(self, event: Authenticate) -> Reply:
+    def _authenticate(self, event: Authentication) -> Reply:
         """Check the credentials against --auth. ``check_password`` compares in
         constant time; an unknown user is checked against a dummy password, so
         the reply takes as long. No one may act as someone else (authzid)."""
@@ -263,12 +263,12 @@ class Session:
             return Reply(235, "Authentication succeeded", "2.7.0")
         return Reply(535, "Authentication credentials invalid", "5.7.8")
 
-    def _on_mail(self, event: MailFrom) -> Reply:
+    def _on_mail(self, event: Mail) -> Reply:
         self._new_transaction()
         self._sender = event
         return REPLY_SENDER_OK
 
-    def _on_rcpt(self, event: RcptTo) -> Reply:
+    def _on_rcpt(self, event: Recipient) -> Reply:
         self._recipients.append(event)
         return REPLY_RECIPIENT_OK
 
@@ -279,7 +279,7 @@ class Session:
         self._body_started = False
         return REPLY_START_DATA
 
-    def _on_chunk(self, event: ChunkReceived) -> Reply:  # --chunking: BDAT without LAST
+    def _on_chunk(self, event: EndOfChunk) -> Reply:  # --chunking: BDAT without LAST
         failed = event.reply or self._open_spool()
         if failed is not None:  # RFC 3030 2: the transaction fails
             self._new_transaction()
@@ -374,7 +374,7 @@ class Session:
             spool, self._spool = self._spool, None
             spool.discard()
 
-    def _trace_headers(self, recipients: Sequence[RcptTo]) -> bytes:
+    def _trace_headers(self, recipients: Sequence[Recipient]) -> bytes:
         """The headers in front of the body (``_trace.trace_headers``) for the
         transaction under way."""
         assert self._sender is not None
@@ -425,11 +425,11 @@ _DECISIONS: dict[type[Event], Callable[[Session, Any], Reply]] = {
     XForward: Session._on_xforward,
     Hello: Session._on_hello,
     StartTLS: Session._on_starttls,
-    Authenticate: Session._authenticate,
-    MailFrom: Session._on_mail,
-    RcptTo: Session._on_rcpt,
+    Authentication: Session._authenticate,
+    Mail: Session._on_mail,
+    Recipient: Session._on_rcpt,
     DataStart: Session._on_data,
-    ChunkReceived: Session._on_chunk,
+    EndOfChunk: Session._on_chunk,
     EndOfMessage: Session._on_end,
     Reset: Session._on_reset,
 }

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smtpstate import MailFrom, RcptTo
+from smtpstate import Mail, Recipient
 
 __all__ = ["Client", "received_protocol", "trace_headers"]
 
@@ -86,8 +86,8 @@ def received_protocol(
 
 
 def trace_headers(
-    sender: MailFrom,
-    recipients: Sequence[RcptTo],
+    sender: Mail,
+    recipients: Sequence[Recipient],
     client: Client,
     *,
     helo: str,
@@ -121,7 +121,7 @@ def trace_headers(
     return head.encode()
 
 
-def _envelope_headers(mail: MailFrom, recipients: Sequence[RcptTo]) -> str:
+def _envelope_headers(mail: Mail, recipients: Sequence[Recipient]) -> str:
     """--dsn: the envelope as MAIL and RCPT gave it, with the RFC 3461
     parameters in xtext (docs/examples.md):
     ``X-Envelope-From: <s> RET=HDRS ENVID=abc`` and, per recipient,

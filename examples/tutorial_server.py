@@ -15,11 +15,11 @@ from smtpstate import NEED_DATA, Reply
 
 HOSTNAME = "mx.example.org"
 LOCAL_DOMAINS = {"example.org"}
-BATCHED = (smtpstate.MailFrom, smtpstate.RcptTo, smtpstate.Reset)
+BATCHED = (smtpstate.Mail, smtpstate.Recipient, smtpstate.Reset)
 
 
 def decide(conn: smtpstate.ServerConnection, event: smtpstate.Command) -> Reply:
-    if isinstance(event, smtpstate.RcptTo):
+    if isinstance(event, smtpstate.Recipient):
         domain = event.forward_path.domain.lower()
         if domain not in LOCAL_DOMAINS:
             return Reply(550, "Relaying denied", "5.7.1")

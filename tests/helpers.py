@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    AuthChallenge,
-    Authenticate,
-    ChunkReceived,
-    CommandRejected,
+    Authentication,
+    AuthenticationChallenge,
     ConnectionClosed,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Extensions,
@@ -22,6 +21,7 @@ from smtpstate import (
     MessageData,
     Options,
     Quit,
+    RejectedCommand,
     Reply,
     ServerConnection,
     StartTLS,
@@ -47,15 +47,15 @@ def default_answer(event: Event) -> Reply | None:
     (RFC 5321 4.1.1.1)."""
     if isinstance(event, Hello):
         return None
-    if isinstance(event, (CommandRejected, UnknownCommand, AuthChallenge)):
+    if isinstance(event, (RejectedCommand, UnknownCommand, AuthenticationChallenge)):
         return event.reply
-    if isinstance(event, Authenticate):
+    if isinstance(event, Authentication):
         if event.check_password(PASSWORD):
             return Reply(235, "Authentication succeeded", "2.7.0")
         return Reply(535, "Authentication credentials invalid", "5.7.8")
     if isinstance(event, StartTLS):
         return Reply(220, "Ready to start TLS")
-    if isinstance(event, (EndOfMessage, ChunkReceived)) and event.reply is not None:
+    if isinstance(event, (EndOfMessage, EndOfChunk)) and event.reply is not None:
         return event.reply
     if isinstance(event, XClient):
         return Reply(220, "mx.example.org ESMTP")  # XCLIENT: a new greeting

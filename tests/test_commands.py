@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from smtpstate import (
-    CommandRejected,
     DataStart,
     Expand,
     Hello,
     Help,
+    Mail,
     Mailbox,
-    MailFrom,
     Noop,
     Quit,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     Reset,
     Verify,
 )
@@ -22,7 +22,7 @@ from smtpstate._commands import parse_arguments, split_line
 
 
 def rejected_code(result: object) -> int:
-    assert isinstance(result, CommandRejected), result
+    assert isinstance(result, RejectedCommand), result
     return result.reply.code
 
 
@@ -42,7 +42,7 @@ def test_split_line_refuses_invalid_utf8_and_controls() -> None:
     assert rejected_code(split_line(b"NOOP a\tb")) == 501
     assert rejected_code(split_line(b"NOOP \x00")) == 501
     result = split_line(b"\xc3\xa9 x\x01")
-    assert isinstance(result, CommandRejected) and result.command == ""
+    assert isinstance(result, RejectedCommand) and result.verb == ""
 
 
 def test_hello() -> None:
@@ -58,12 +58,12 @@ def test_hello() -> None:
 
 def test_mail_and_rcpt() -> None:
     mail = parse_arguments("MAIL", "FROM:<a@b.example> BODY=8BITMIME  X")
-    assert isinstance(mail, MailFrom)
+    assert isinstance(mail, Mail)
     assert mail.reverse_path == Mailbox(local_part="a", domain="b.example", text="a@b.example")
     assert mail.params == {"BODY": "8BITMIME", "X": None}
-    assert parse_arguments("MAIL", "from:<>") == MailFrom(reverse_path=None)
+    assert parse_arguments("MAIL", "from:<>") == Mail(reverse_path=None)
     rcpt = parse_arguments("RCPT", "to: <c@d>")
-    assert isinstance(rcpt, RcptTo) and rcpt.forward_path.address == "c@d"
+    assert isinstance(rcpt, Recipient) and rcpt.forward_path.address == "c@d"
 
 
 @pytest.mark.parametrize(
@@ -124,14 +124,14 @@ def test_noop_help_vrfy_expn() -> None:
 def test_address_literals_are_validated(literal: str, ok: bool) -> None:
     result = parse_arguments("RCPT", f"TO:<a@{literal}>")
     if ok:
-        assert isinstance(result, RcptTo) and result.forward_path.domain == literal
+        assert isinstance(result, Recipient) and result.forward_path.domain == literal
     else:
         assert rejected_code(result) == 501
 
 
 def test_source_route_is_parsed_and_kept_apart() -> None:
     result = parse_arguments("RCPT", "TO:<@hosta.int,@jkl.org:userc@d.bar.org>")
-    assert isinstance(result, RcptTo)
+    assert isinstance(result, Recipient)
     assert result.forward_path.source_route == ("hosta.int", "jkl.org")
     assert result.forward_path.address == "userc@d.bar.org"
     assert str(result.forward_path) == "userc@d.bar.org"
@@ -139,6 +139,6 @@ def test_source_route_is_parsed_and_kept_apart() -> None:
 
 def test_postmaster_without_domain() -> None:
     result = parse_arguments("RCPT", "TO:<PostMaster>")
-    assert isinstance(result, RcptTo)
+    assert isinstance(result, Recipient)
     assert result.forward_path.address == "PostMaster"
     assert result.forward_path.domain == ""

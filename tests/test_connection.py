@@ -8,11 +8,11 @@ import pytest
 
 from smtpstate import (
     NEED_DATA,
-    CommandRejected,
     Event,
     Extensions,
     LocalProtocolError,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     State,
@@ -43,7 +43,7 @@ def test_need_data_then_eof() -> None:
 
 
 def test_rejected_count_counts_engine_rejections() -> None:
-    """Rule 12: every CommandRejected and UnknownCommand counts, so the
+    """Rule 12: every RejectedCommand and UnknownCommand counts, so the
     application can apply an error budget (421 after N)."""
     budget = 3
     conn = new_conn()
@@ -51,7 +51,7 @@ def test_rejected_count_counts_engine_rejections() -> None:
     for line in [b"XYZZY\r\n", b"MAIL FROM:<a@b>\r\n", b"NOOP\r\n", b"HELO\r\n", b"FOO\r\n"]:
 
         def answer(event: Event) -> Reply:
-            rejected = isinstance(event, (CommandRejected, UnknownCommand))
+            rejected = isinstance(event, (RejectedCommand, UnknownCommand))
             if rejected and conn.rejected_count >= budget:
                 return Reply(421, "Too many errors")
             return default_answer(event)
@@ -65,7 +65,7 @@ def test_rejected_count_counts_engine_rejections() -> None:
 
 def test_app_rejections_do_not_count() -> None:
     def answer(event: Event) -> Reply:
-        return Reply(550, "no") if isinstance(event, RcptTo) else default_answer(event)
+        return Reply(550, "no") if isinstance(event, Recipient) else default_answer(event)
 
     conn, _, _ = session(EHLO_MAIL, answer=answer)
     assert conn.rejected_count == 0
@@ -119,7 +119,7 @@ def test_rcpt_refused_by_the_app_then_data_gets_554_until_one_is_accepted() -> N
     answers = iter([Reply(550, "no"), Reply(250, "ok")])
 
     def answer(event: Event) -> Reply:
-        return next(answers) if isinstance(event, RcptTo) else default_answer(event)
+        return next(answers) if isinstance(event, Recipient) else default_answer(event)
 
     conn, _, out = session(
         b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nDATA\r\nRCPT TO:<c@d>\r\nDATA\r\n",

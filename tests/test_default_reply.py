@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 from smtpstate import (
-    AuthChallenge,
-    Authenticate,
-    ChunkReceived,
-    CommandRejected,
+    Authentication,
+    AuthenticationChallenge,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Expand,
@@ -18,11 +17,12 @@ from smtpstate import (
     Hello,
     Help,
     LocalProtocolError,
-    MailFrom,
+    Mail,
     Noop,
     ProxyHeader,
     Quit,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     Reply,
     Reset,
     ServerConnection,
@@ -108,18 +108,18 @@ def test_the_hostname_is_used_as_given() -> None:
 
 def test_mail_gets_250_2_1_0() -> None:
     event, _, wire = answered(new_conn(), b"EHLO c\r\nMAIL FROM:<a@example.org>\r\n")
-    assert isinstance(event, MailFrom) and wire == b"250 2.1.0 OK\r\n"
+    assert isinstance(event, Mail) and wire == b"250 2.1.0 OK\r\n"
 
 
 def test_rcpt_gets_250_2_1_5() -> None:
     event, _, wire = answered(new_conn(), EHLO_MAIL)
-    assert isinstance(event, RcptTo) and wire == b"250 2.1.5 OK\r\n"
+    assert isinstance(event, Recipient) and wire == b"250 2.1.5 OK\r\n"
 
 
 def test_rcpt_in_lmtp_mode_gets_250_too() -> None:
     conn = new_conn(lmtp=True)
     event, _, wire = answered(conn, b"LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
-    assert isinstance(event, RcptTo) and wire == b"250 2.1.5 OK\r\n"
+    assert isinstance(event, Recipient) and wire == b"250 2.1.5 OK\r\n"
     assert conn.recipients == 1
 
 
@@ -185,13 +185,13 @@ CHUNKING = Extensions(chunking=True, size=10)
 
 def test_bdat_chunk_gets_250() -> None:
     event, _, wire = answered(new_conn(extensions=CHUNKING), EHLO_MAIL + b"BDAT 3\r\nabc")
-    assert isinstance(event, ChunkReceived) and wire == b"250 2.0.0 OK\r\n"
+    assert isinstance(event, EndOfChunk) and wire == b"250 2.0.0 OK\r\n"
 
 
 def test_bdat_chunk_over_the_size_limit_gets_the_suggested_552() -> None:
     conn = new_conn(extensions=CHUNKING)
     event, reply, wire = answered(conn, EHLO_MAIL + b"BDAT 11\r\n" + b"x" * 11)
-    assert isinstance(event, ChunkReceived) and reply == event.reply
+    assert isinstance(event, EndOfChunk) and reply == event.reply
     assert wire.startswith(b"552 5.3.4 ")
 
 
@@ -202,7 +202,7 @@ def test_bdat_last_gets_250() -> None:
 
 def test_rejected_command_gets_the_engines_reply() -> None:
     event, reply, _ = answered(new_conn(), b"MAIL FROM:<a@b>\r\n")
-    assert isinstance(event, CommandRejected) and reply is event.reply
+    assert isinstance(event, RejectedCommand) and reply is event.reply
     assert reply.code == 503
 
 
@@ -250,7 +250,7 @@ def test_starttls_gets_220_ready() -> None:
 def test_auth_challenge_gets_the_mechanisms_334() -> None:
     conn = new_conn(extensions=Extensions(auth=("LOGIN",), auth_without_tls=True))
     event, reply, wire = answered(conn, b"EHLO c\r\nAUTH LOGIN\r\n")
-    assert isinstance(event, AuthChallenge) and reply is event.reply
+    assert isinstance(event, AuthenticationChallenge) and reply is event.reply
     assert wire == b"334 VXNlcm5hbWU6\r\n"  # "Username:"
     assert conn.state is State.AUTH_EXCHANGE
 
@@ -260,7 +260,7 @@ def test_authenticate_is_refused_by_default() -> None:
     never 235, and it counts against the error budget like any failed AUTH."""
     conn = new_conn(extensions=Extensions(auth=("PLAIN",), auth_without_tls=True))
     event, _, wire = answered(conn, b"EHLO c\r\nAUTH PLAIN AHVzZXIAcGFzcw==\r\n")
-    assert isinstance(event, Authenticate) and event.username == "user"
+    assert isinstance(event, Authentication) and event.username == "user"
     assert wire == b"535 5.7.8 Authentication credentials invalid\r\n"
     assert conn.authenticated is None and conn.rejected_count == 1
 

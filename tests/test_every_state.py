@@ -9,12 +9,12 @@ import pytest
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    CommandRejected,
     ConnectionClosed,
     Event,
     Extensions,
     LocalProtocolError,
     MessageData,
+    RejectedCommand,
     Reply,
     ServerConnection,
     State,
@@ -78,9 +78,9 @@ def test_every_state_every_command(state: State, line: bytes, enabled: bool) -> 
     assert isinstance(event, Event)
     if isinstance(event, UnknownCommand):
         assert line == b"XYZZY" and event.reply.code == 500
-    elif isinstance(event, CommandRejected):
+    elif isinstance(event, RejectedCommand):
         verb = line.split()[0].decode()
-        assert event.command == verb
+        assert event.verb == verb
         if state is State.REFUSED:  # RFC 5321 3.1: everything but QUIT gets 503
             assert event.reply.code == 503 and verb != "QUIT"
         elif verb in ("HELP", "EXPN") and not enabled:
@@ -136,9 +136,9 @@ def test_every_state_starttls_and_auth(state: State, line: bytes) -> None:
     conn.receive_data(line + b"\r\n")
     event = conn.next_event()
     assert isinstance(event, Event)
-    if isinstance(event, CommandRejected):
+    if isinstance(event, RejectedCommand):
         assert event.reply.code == 503, (state, line)
-        assert (state, _VERB_EVENTS[event.command], Outcome.ACCEPT) not in TRANSITIONS
+        assert (state, _VERB_EVENTS[event.verb], Outcome.ACCEPT) not in TRANSITIONS
         conn.send(event.reply)
         assert conn.state is state
         return
@@ -175,8 +175,8 @@ def test_auth_exchange_reads_no_command(line: bytes) -> None:
     conn = _pending_or_exchange(State.AUTH_EXCHANGE)
     conn.receive_data(line + b"\r\n")
     event = conn.next_event()
-    assert isinstance(event, CommandRejected)
-    assert event.command == "AUTH" and event.reply.code == 501
+    assert isinstance(event, RejectedCommand)
+    assert event.verb == "AUTH" and event.reply.code == 501
     conn.send(event.reply)
     assert conn.state is State.READY
 
@@ -211,7 +211,7 @@ def test_every_state_chunking_and_xclient(state: State, line: bytes) -> None:
     assert isinstance(event, Event)
     if isinstance(event, UnknownCommand):
         assert line == b"XYZZY\r\n"
-    elif isinstance(event, CommandRejected):
+    elif isinstance(event, RejectedCommand):
         verb = line.split()[0].decode()
         if state is State.REFUSED:  # RFC 5321 3.1: everything but QUIT gets 503
             assert event.reply.code == 503 and verb != "QUIT"

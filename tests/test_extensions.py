@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from smtpstate import CommandRejected, Extensions, MailFrom, RcptTo
+from smtpstate import Extensions, Mail, Recipient, RejectedCommand
 
 from .helpers import session
 
@@ -42,7 +42,7 @@ def test_smtputf8_needs_8bitmime() -> None:
         Extensions(smtputf8=True, eightbitmime=False)
 
 
-def code(result: CommandRejected | None) -> int | None:
+def code(result: RejectedCommand | None) -> int | None:
     return None if result is None else result.reply.code
 
 
@@ -102,8 +102,8 @@ def test_extra_params_reach_the_events() -> None:
     ext = Extensions(extra_mail_params=("XMAIL",), extra_rcpt_params=("XRCPT",))
     wire = b"EHLO c\r\nMAIL FROM:<a@b.example> xmail=1\r\nRCPT TO:<c@d.example> XRCPT=v+41\r\n"
     _, events, _ = session(wire, ext)
-    assert isinstance(events[1], MailFrom) and events[1].params == {"XMAIL": "1"}
-    assert isinstance(events[2], RcptTo) and events[2].params == {"XRCPT": "v+41"}
+    assert isinstance(events[1], Mail) and events[1].params == {"XMAIL": "1"}
+    assert isinstance(events[2], Recipient) and events[2].params == {"XRCPT": "v+41"}
 
 
 def test_extra_keywords_are_advertised_last() -> None:

@@ -11,24 +11,24 @@ from hypothesis import strategies as st
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    AuthChallenge,
-    Authenticate,
-    ChunkReceived,
-    CommandRejected,
+    Authentication,
+    AuthenticationChallenge,
     ConnectionClosed,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Expand,
     Extensions,
     Hello,
     Help,
-    MailFrom,
+    Mail,
     MessageData,
     Noop,
     ProxyHeader,
     Quit,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     Reset,
@@ -45,8 +45,8 @@ from .helpers import split_options
 
 ACCEPT = {
     Hello: 250,
-    MailFrom: 250,
-    RcptTo: 251,
+    Mail: 250,
+    Recipient: 251,
     DataStart: 354,
     EndOfMessage: 250,
     Reset: 250,
@@ -56,8 +56,8 @@ ACCEPT = {
     Expand: 250,
     Help: 214,
     StartTLS: 220,
-    Authenticate: 235,
-    ChunkReceived: 250,
+    Authentication: 235,
+    EndOfChunk: 250,
     XClient: 220,
     XForward: 250,
 }
@@ -69,13 +69,13 @@ def legal_reply(conn: ServerConnection, event: Event, choice: int) -> Reply:
     names the server (RFC 5321 4.1.1.1, 4.2)."""
     if choice % 17 == 16:
         return Reply(421, "closing")
-    if isinstance(event, (CommandRejected, UnknownCommand)):
+    if isinstance(event, (RejectedCommand, UnknownCommand)):
         return event.reply
-    if isinstance(event, AuthChallenge) and choice % 5 != 4:
+    if isinstance(event, AuthenticationChallenge) and choice % 5 != 4:
         return event.reply
-    if isinstance(event, AuthChallenge):
+    if isinstance(event, AuthenticationChallenge):
         return Reply(454, "temporary failure")
-    if isinstance(event, (EndOfMessage, ChunkReceived)) and event.reply is not None:
+    if isinstance(event, (EndOfMessage, EndOfChunk)) and event.reply is not None:
         return event.reply
     if choice % 3 == 2 and not isinstance(event, (Reset, Noop, Quit)):
         return Reply(450 + choice % 3, "try again")
@@ -262,7 +262,7 @@ def test_buffer_is_bounded_in_an_auth_exchange(chunks: list[bytes]) -> None:
     conn.receive_data(b"EHLO c\r\nAUTH CRAM-MD5\r\n")
     for _ in range(2):
         event = conn.next_event()
-        assert not isinstance(event, CommandRejected)
+        assert not isinstance(event, RejectedCommand)
         conn.send(legal_reply(conn, event, 0))
     assert conn.state is State.AUTH_EXCHANGE
     for chunk in chunks:

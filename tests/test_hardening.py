@@ -8,12 +8,12 @@ import pytest
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    CommandRejected,
     ConnectionClosed,
     Extensions,
     LocalProtocolError,
     MessageData,
     Options,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     ServerConnection,
@@ -257,6 +257,6 @@ def test_421_answers_a_refused_command_too() -> None:
     conn = new_conn()
     conn.receive_data(b"MAIL FROM:<a@b>\r\n")
     event = conn.next_event()
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     conn.send(Reply(421, "bye"))
     assert conn.state is State.CLOSED

@@ -16,7 +16,7 @@ from smtpstate import (
     Event,
     Extensions,
     MessageData,
-    RcptTo,
+    Recipient,
     Reply,
     ServerConnection,
 )
@@ -39,7 +39,7 @@ class Server(threading.Thread):
         self.error: BaseException | None = None
 
     def answer(self, event: Event) -> Reply | None:
-        if isinstance(event, RcptTo) and event.forward_path.local_part == "nobody":
+        if isinstance(event, Recipient) and event.forward_path.local_part == "nobody":
             return Reply(550, "No such user", "5.1.1")
         return default_answer(event)
 
@@ -118,7 +118,7 @@ def test_smtplib_sends_a_message_to_several_recipients() -> None:
     assert server.body == MESSAGE
     end = next(e for e in server.events if isinstance(e, EndOfMessage))
     assert end.size == len(MESSAGE) and end.acceptable
-    accepted = [e for e in server.events if isinstance(e, RcptTo)]
+    accepted = [e for e in server.events if isinstance(e, Recipient)]
     assert len(accepted) == 3
     assert server.events[-1] == ConnectionClosed()
 

@@ -9,7 +9,6 @@ import pytest
 
 from smtpstate import (
     PAUSED,
-    CommandRejected,
     ConnectionClosed,
     EndOfMessage,
     Event,
@@ -17,6 +16,7 @@ from smtpstate import (
     Hello,
     LocalProtocolError,
     Mailbox,
+    RejectedCommand,
     Reply,
     State,
     UnknownCommand,
@@ -55,7 +55,7 @@ def test_4_1_helo_and_ehlo_are_refused(verb: bytes) -> None:
     """An LMTP server answers HELO and EHLO with an error: only LHLO opens."""
     conn = new_conn(lmtp=True)
     events, out = drive(conn, verb + b" client.example\r\nMAIL FROM:<a@b.example>\r\n")
-    assert isinstance(events[0], CommandRejected)
+    assert isinstance(events[0], RejectedCommand)
     assert codes(out) == [500, 503]
     assert conn.state is State.AWAIT_HELLO
 

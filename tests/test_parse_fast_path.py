@@ -2,7 +2,7 @@
 
 split_line, HELO/EHLO, MAIL and RCPT each try a cheap check for the common
 shape first. Whatever they accept must come out exactly as the full parser
-would have it: the same event, or the same CommandRejected. The reference is
+would have it: the same event, or the same RejectedCommand. The reference is
 the same function with its fast-path patterns replaced by one that never
 matches (and, for split_line, the decoding it had before the ASCII check).
 """
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from smtpstate import CommandRejected, Hello, Mailbox, MailFrom, Noop, RcptTo, _abnf, _commands
+from smtpstate import Hello, Mail, Mailbox, Noop, Recipient, RejectedCommand, _abnf, _commands
 from smtpstate._commands import parse_arguments, split_line
 
 _NEVER = re.compile("(?!)")
@@ -160,7 +160,7 @@ def test_length_limits_agree_with_the_full_parser(verb: str) -> None:
         argument = f"{prefix}<{sized(local, 'a')}@{sized(domain, 'd')}>"
         result = parse_arguments(verb, argument)
         fits = local <= 64 and domain <= 255 and local + domain + 3 <= 256
-        assert isinstance(result, (MailFrom, RcptTo)) is fits, (local, domain)
+        assert isinstance(result, (Mail, Recipient)) is fits, (local, domain)
         assert result == full_parse(verb, argument), (local, domain)
 
 
@@ -196,7 +196,7 @@ def test_hello_agrees_with_the_full_parser(verb: str, before: str, domain: str, 
 def test_split_line_agrees_with_the_full_decoder(line: bytes) -> None:
     result = split_line(line)
     expected = full_split(line)
-    if isinstance(result, CommandRejected):
+    if isinstance(result, RejectedCommand):
         assert result.reply.code == expected
     else:
         assert result == expected
@@ -207,7 +207,7 @@ def test_split_line_agrees_on_every_ascii_octet() -> None:
         line = b"NOOP " + bytes([octet])
         result = split_line(line)
         expected = full_split(line)
-        assert (result.reply.code if isinstance(result, CommandRejected) else result) == expected
+        assert (result.reply.code if isinstance(result, RejectedCommand) else result) == expected
 
 
 def test_fast_paths_take_the_common_shapes() -> None:
@@ -225,7 +225,7 @@ def test_fast_paths_take_the_common_shapes() -> None:
         (
             "MAIL",
             "FROM:<a@b.example> BODY=8BITMIME",
-            MailFrom(
+            Mail(
                 reverse_path=Mailbox(local_part="a", domain="b.example", text="a@b.example"),
                 params={"BODY": "8BITMIME"},
             ),
@@ -233,7 +233,7 @@ def test_fast_paths_take_the_common_shapes() -> None:
         (
             "RCPT",
             "TO:<a@b.example> ",
-            RcptTo(forward_path=Mailbox(local_part="a", domain="b.example", text="a@b.example")),
+            Recipient(forward_path=Mailbox(local_part="a", domain="b.example", text="a@b.example")),
         ),
         ("NOOP", "", Noop()),
         ("NOOP", " hi ", Noop(argument="hi")),
@@ -245,5 +245,5 @@ def test_fast_path_events(verb: str, argument: str, expected: object) -> None:
 
 def test_fast_path_leaves_bad_parameters_to_the_full_parser() -> None:
     result = parse_arguments("RCPT", "TO:<a@b.example> SIZE=1 SIZE=2")
-    assert isinstance(result, CommandRejected)
+    assert isinstance(result, RejectedCommand)
     assert result.reason == "Duplicate parameter SIZE"

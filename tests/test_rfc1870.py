@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtpstate import CommandRejected, EndOfMessage, Extensions, MailFrom, State
+from smtpstate import EndOfMessage, Extensions, Mail, RejectedCommand, State
 
 from .helpers import EHLO_MAIL, body_of, codes, drive, new_conn, session
 
@@ -22,7 +22,7 @@ def test_4_ehlo_advertises_size_with_the_limit() -> None:
 def test_6_1_declared_size_over_the_limit_gets_552() -> None:
     """A SIZE= value over the fixed maximum is answered 552 at MAIL."""
     conn, events, out = session(HELLO + b"MAIL FROM:<a@b> SIZE=1001\r\n", Extensions(size=1000))
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert out.endswith(b"552 5.3.4 Message size exceeds fixed maximum message size\r\n")
     assert conn.state is State.READY
 
@@ -30,7 +30,7 @@ def test_6_1_declared_size_over_the_limit_gets_552() -> None:
 def test_6_1_declared_size_within_the_limit_is_accepted() -> None:
     """SIZE=n within the limit is an ordinary MAIL; the event carries the size."""
     _, events, _ = session(HELLO + b"MAIL FROM:<a@b> SIZE=1000\r\n", Extensions(size=1000))
-    assert isinstance(events[-1], MailFrom) and events[-1].size == 1000
+    assert isinstance(events[-1], Mail) and events[-1].size == 1000
 
 
 def test_4_size_value_is_1_to_20_ascii_digits() -> None:
@@ -60,7 +60,7 @@ def test_3_mail_line_may_grow_by_26_octets() -> None:
     line = b"MAIL FROM:<a@b> SIZE=1" + b" " * (538 - 24) + b"\r\n"
     assert len(line) == 538
     _, events, _ = session(HELLO + line, Extensions(size=0))
-    assert isinstance(events[-1], MailFrom)
+    assert isinstance(events[-1], Mail)
     _, _, out = session(HELLO + line[:-2] + b" \r\n", Extensions(size=0))
     assert codes(out)[-1] == 500
     _, _, out = session(HELLO + line)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from smtpstate import (
     PAUSED,
-    CommandRejected,
     DataStart,
     Event,
     Extensions,
-    MailFrom,
-    RcptTo,
+    Mail,
+    Recipient,
+    RejectedCommand,
     Reply,
     State,
 )
@@ -29,7 +29,7 @@ def test_3_2_commands_in_one_read_are_handled_in_order() -> None:
     _, events, out = session(
         b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nDATA\r\n"
     )
-    assert [type(e) for e in events][1:] == [MailFrom, RcptTo, RcptTo, DataStart]
+    assert [type(e) for e in events][1:] == [Mail, Recipient, Recipient, DataStart]
     assert codes(out) == [250, 250, 250, 250, 354]
 
 
@@ -38,13 +38,13 @@ def test_3_2_each_command_is_judged_on_the_previous_reply() -> None:
     after the MAIL's reply, not before."""
 
     def answer(event: Event) -> Reply:
-        return Reply(550, "no") if isinstance(event, MailFrom) else default_answer(event)
+        return Reply(550, "no") if isinstance(event, Mail) else default_answer(event)
 
     conn, events, out = session(
         b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n", answer=answer
     )
     assert codes(out) == [250, 550, 503, 503]
-    assert [e.command for e in events if isinstance(e, CommandRejected)] == ["RCPT", "DATA"]
+    assert [e.verb for e in events if isinstance(e, RejectedCommand)] == ["RCPT", "DATA"]
     assert conn.state is State.READY
 
 
@@ -58,7 +58,7 @@ def test_3_2_later_commands_wait_while_a_reply_is_owed() -> None:
     assert conn.trailing_data == (b"MAIL FROM:<a@b>\r\n", False)
     conn.send(conn.default_reply())
     assert conn.awaiting_reply is None
-    assert isinstance(conn.next_event(), MailFrom)
+    assert isinstance(conn.next_event(), Mail)
 
 
 def test_3_2_pipelined_body_and_commands_after_it() -> None:

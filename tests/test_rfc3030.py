@@ -9,10 +9,9 @@ import pytest
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    ChunkReceived,
-    CommandRejected,
     ConnectionClosed,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Extensions,
@@ -20,6 +19,7 @@ from smtpstate import (
     LocalProtocolError,
     MessageData,
     Noop,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     State,
@@ -36,7 +36,7 @@ def bdat(data: bytes, last: bool = False) -> bytes:
 
 
 def chunk_events(events: list[Event]) -> list[Event]:
-    return [e for e in events if isinstance(e, (ChunkReceived, EndOfMessage))]
+    return [e for e in events if isinstance(e, (EndOfChunk, EndOfMessage))]
 
 
 def test_2_chunking_is_advertised_only_when_enabled() -> None:
@@ -51,7 +51,7 @@ def test_2_bdat_reads_exactly_the_octet_count() -> None:
     """The chunk is exactly chunk-size octets; what follows is the next command."""
     _, events, out = session(EHLO_MAIL + b"BDAT 5\r\nhelloNOOP\r\n", CHUNKING)
     assert body_of(events) == b"hello"
-    assert isinstance(events[-2], ChunkReceived)
+    assert isinstance(events[-2], EndOfChunk)
     assert events[-2].size == 5
     assert isinstance(events[-1], Noop)
     assert codes(out)[-2:] == [250, 250]
@@ -76,7 +76,7 @@ def test_2_each_chunk_is_answered_in_order() -> None:
     wire = EHLO_MAIL + bdat(b"one ") + bdat(b"two ") + bdat(b"three", last=True)
     conn, events, out = session(wire, CHUNKING)
     kinds = [type(e) for e in chunk_events(events)]
-    assert kinds == [ChunkReceived, ChunkReceived, EndOfMessage]
+    assert kinds == [EndOfChunk, EndOfChunk, EndOfMessage]
     assert codes(out) == [250, 250, 250, 250, 250, 250]
     assert body_of(events) == b"one two three"
     assert conn.state is State.READY
@@ -94,7 +94,7 @@ def test_2_chunk_reply_is_owed_only_after_its_octets() -> None:
     assert conn.awaiting_reply is None
     conn.receive_data(b"cd")
     assert conn.next_event() == MessageData(data=b"cd")
-    assert isinstance(conn.next_event(), ChunkReceived)
+    assert isinstance(conn.next_event(), EndOfChunk)
     assert conn.next_event() is PAUSED
 
 
@@ -117,7 +117,7 @@ def test_2_bdat_without_recipient_is_503_and_its_octets_are_dropped(before: byte
     """BDAT needs a transaction with a recipient (503); the chunk octets that
     follow it are read and thrown away, never taken as commands."""
     _, events, out = session(before + b"BDAT 6\r\nQUIT\r\nNOOP\r\n", CHUNKING)
-    rejected = [e for e in events if isinstance(e, CommandRejected)]
+    rejected = [e for e in events if isinstance(e, RejectedCommand)]
     assert len(rejected) == 1
     assert rejected[0].reply.code == 503
     assert not any(isinstance(e, MessageData) for e in events)
@@ -130,7 +130,7 @@ def test_2_bdat_after_last_is_503() -> None:
     wire = EHLO_MAIL + bdat(b"x", last=True) + bdat(b"RSET\r\n")
     conn, events, out = session(wire, CHUNKING)
     assert codes(out)[-1] == 503
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert conn.state is State.READY
     assert body_of(events) == b"x"
 
@@ -139,7 +139,7 @@ def test_2_data_after_bdat_is_503() -> None:
     """DATA and BDAT cannot be mixed in one transaction."""
     conn, events, out = session(EHLO_MAIL + bdat(b"x") + b"DATA\r\n", CHUNKING)
     assert codes(out)[-1] == 503
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert "BDAT" in events[-1].reason
     assert conn.state is State.IN_BDAT
 
@@ -191,7 +191,7 @@ def test_2_bdat_zero_last_ends_the_message() -> None:
 def test_2_empty_chunk_is_answered() -> None:
     """BDAT 0 (not LAST) carries no octets but is still answered."""
     _, events, _ = session(EHLO_MAIL + b"BDAT 0\r\n", CHUNKING)
-    assert events[-1] == ChunkReceived(size=0)
+    assert events[-1] == EndOfChunk(size=0)
 
 
 def test_2_size_limit_counts_all_chunks() -> None:
@@ -201,12 +201,12 @@ def test_2_size_limit_counts_all_chunks() -> None:
     wire = EHLO_MAIL + bdat(b"123456") + bdat(b"789012") + bdat(b"345", last=True)
     conn, events, out = session(wire, ext)
     chunks = chunk_events(events)
-    assert isinstance(chunks[0], ChunkReceived) and chunks[0].reply is None
-    assert isinstance(chunks[1], ChunkReceived) and chunks[1].reply is not None
+    assert isinstance(chunks[0], EndOfChunk) and chunks[0].reply is None
+    assert isinstance(chunks[1], EndOfChunk) and chunks[1].reply is not None
     assert chunks[1].reply.code == 552
     assert body_of(events) == b"1234567890"
     # The 552 ends the transaction: the pipelined BDAT LAST is refused.
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert codes(out)[-3:] == [250, 552, 503]
     assert re.search(rb"552 5\.3\.4 ", out)
     assert conn.state is State.READY
@@ -239,7 +239,7 @@ def test_2_oversized_chunk_cannot_be_accepted() -> None:
     conn = new_conn(extensions=Extensions(chunking=True, size=2))
     drive(conn, EHLO_MAIL)
     conn.receive_data(bdat(b"abc"))
-    while not isinstance(conn.next_event(), ChunkReceived):
+    while not isinstance(conn.next_event(), EndOfChunk):
         pass
     with pytest.raises(LocalProtocolError):
         conn.send(Reply(250, "OK"))
@@ -250,7 +250,7 @@ def test_2_failed_chunk_ends_the_transaction_and_later_chunks_get_503() -> None:
     are read, discarded and answered 503."""
 
     def answer(event: Event) -> Reply:
-        if isinstance(event, ChunkReceived):
+        if isinstance(event, EndOfChunk):
             return Reply(451, "Try again later", "4.3.0")
         return default_answer(event)
 
@@ -373,7 +373,7 @@ def test_2_chunk_octets_are_not_input_sent_ahead() -> None:
     for line in (b"EHLO c\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n"):
         drive(conn, line)
     events, _ = drive(conn, bdat(b"hello"))
-    assert isinstance(events[-1], ChunkReceived)
+    assert isinstance(events[-1], EndOfChunk)
     conn.receive_data(bdat(b"x", last=True) + b"NOOP\r\n")
     with pytest.raises(RemoteProtocolError):
         while True:
@@ -449,8 +449,8 @@ def test_2_refused_bdat_with_a_small_count_is_dropped_and_the_session_goes_on(
     and dropped (never answered), and the session goes on."""
     payload = b"QUIT\r\nRSET\r\nDATA\r\n"
     conn, events, out = session(before + bdat(payload) + b"NOOP\r\n", extensions)
-    rejected = [e for e in events if isinstance(e, CommandRejected)]
-    assert [e.command for e in rejected] == ["BDAT"]
+    rejected = [e for e in events if isinstance(e, RejectedCommand)]
+    assert [e.verb for e in rejected] == ["BDAT"]
     assert rejected[0].reply.code in (502, 503)
     assert not any(isinstance(e, MessageData) for e in events)
     assert isinstance(events[-1], Noop)
@@ -501,7 +501,7 @@ def test_2_chunk_pipelined_after_a_failed_one_is_bounded() -> None:
     read, discarded and answered 503, within the same bound."""
 
     def answer(event: Event) -> Reply:
-        if isinstance(event, ChunkReceived):
+        if isinstance(event, EndOfChunk):
             return Reply(451, "Try again later", "4.3.0")
         return default_answer(event)
 

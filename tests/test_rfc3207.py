@@ -9,15 +9,15 @@ import pytest
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    CommandRejected,
     ConnectionClosed,
     Event,
     Extensions,
     Hello,
     LocalProtocolError,
-    MailFrom,
+    Mail,
     Noop,
     Quit,
+    RejectedCommand,
     Reply,
     Reset,
     ServerConnection,
@@ -33,7 +33,7 @@ PLAIN_IR = b"AUTH PLAIN " + base64.b64encode(b"\0user\0secret") + b"\r\n"
 
 
 def rejections(events: list[Event]) -> list[tuple[str, int]]:
-    return [(e.command, e.reply.code) for e in events if isinstance(e, CommandRejected)]
+    return [(e.verb, e.reply.code) for e in events if isinstance(e, RejectedCommand)]
 
 
 def started(extensions: Extensions = TLS, **kwargs: object) -> tuple[ServerConnection, bytes]:
@@ -181,7 +181,7 @@ def test_4_454_keeps_plaintext() -> None:
         return default_answer(event)
 
     events, out = drive(conn, EHLO + b"STARTTLS\r\nMAIL FROM:<a@b>\r\nEHLO again\r\n", answer)
-    assert [type(e) for e in events] == [Hello, StartTLS, MailFrom, Hello]
+    assert [type(e) for e in events] == [Hello, StartTLS, Mail, Hello]
     assert codes(out) == [250, 454, 250, 250]
     assert conn.state is State.READY
     assert not conn.tls_active

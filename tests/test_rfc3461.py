@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from smtpstate import CommandRejected, Event, Extensions, MailFrom, RcptTo
+from smtpstate import Event, Extensions, Mail, Recipient, RejectedCommand
 
 from .helpers import codes, session
 
@@ -29,7 +29,7 @@ def mail(params: bytes, extensions: Extensions = DSN) -> Event:
 
 
 def refused_with(event: Event, code: int) -> bool:
-    return isinstance(event, CommandRejected) and event.reply.code == code
+    return isinstance(event, RejectedCommand) and event.reply.code == code
 
 
 def test_3_dsn_is_advertised_only_when_enabled() -> None:
@@ -54,7 +54,7 @@ def test_4_1_notify_is_never_or_a_list_of_success_failure_delay(
     """NOTIFY=NEVER, or a comma-separated list of SUCCESS, FAILURE and DELAY;
     exposed upper-cased as a tuple."""
     event = rcpt(b"NOTIFY=" + value)
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert event.notify == expected
 
 
@@ -74,7 +74,7 @@ def test_4_1_malformed_notify_is_501(param: bytes) -> None:
     """NEVER stands alone; no keyword twice; nothing else."""
     event = rcpt(param)
     assert refused_with(event, 501)
-    assert isinstance(event, CommandRejected) and event.reply.enhanced == "5.5.4"
+    assert isinstance(event, RejectedCommand) and event.reply.enhanced == "5.5.4"
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_4_1_malformed_notify_is_501(param: bytes) -> None:
 def test_4_2_orcpt_is_addr_type_and_xtext(value: bytes, expected: tuple[str, str]) -> None:
     """ORCPT=addr-type;xtext, exposed as (address type, decoded address)."""
     event = rcpt(b"ORCPT=" + value)
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert event.orcpt == expected
 
 
@@ -124,7 +124,7 @@ def test_rfc6533_3_postfix_orcpt_with_a_utf8_address_is_accepted() -> None:
     ).encode()
     _, events, out = session(UTF8_MAIL + line, UTF8)
     event = events[-1]
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert codes(out)[-1] == 250
     assert event.orcpt == ("rfc822", "jörg.用户2@dest.test")
     assert event.params["ORCPT"] == "rfc822;j+C3+B6rg.+E7+94+A8+E6+88+B72@dest.test"
@@ -150,7 +150,7 @@ def test_rfc6533_3_utf8_addr_type_escapes_are_decoded(value: bytes, expected: st
     """The utf-8 addr-type: EmbeddedUnicodeChar "\\x{HEXPOINT}" stands for a code
     point; in the ORCPT parameter the value is also xtext (RFC 3461 4)."""
     event = rcpt(b"ORCPT=" + value)
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert event.orcpt == (value.split(b";")[0].decode(), expected)
 
 
@@ -160,7 +160,7 @@ def test_rfc6533_3_utf8_address_form_under_smtputf8() -> None:
     line = "RCPT TO:<c@d.example> ORCPT=utf-8;jörg\\x{2B}1@dest.test\r\n".encode()
     _, events, out = session(UTF8_MAIL + line, UTF8)
     event = events[-1]
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert codes(out)[-1] == 250
     assert event.orcpt == ("utf-8", "jörg+1@dest.test")
 
@@ -189,7 +189,7 @@ def test_5_1_unusable_orcpt_is_accepted_not_refused(value: bytes) -> None:
     is None and ``params["ORCPT"]`` keeps the value as sent."""
     _, events, out = session(MAIL + b"RCPT TO:<c@d.example> ORCPT=" + value + b"\r\n", DSN)
     event = events[-1]
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert codes(out)[-1] == 250
     assert event.orcpt is None
     assert event.params["ORCPT"] == value.decode()
@@ -199,7 +199,7 @@ def test_5_1_unusable_orcpt_is_accepted_not_refused(value: bytes) -> None:
 def test_4_3_ret_is_full_or_hdrs(value: bytes, expected: str) -> None:
     """RET=FULL or RET=HDRS, exposed upper-cased."""
     event = mail(b"RET=" + value)
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     assert event.ret == expected
 
 
@@ -212,13 +212,13 @@ def test_4_3_malformed_ret_is_501(param: bytes) -> None:
 def test_4_4_envid_is_xtext_decoded() -> None:
     """ENVID=xtext, exposed decoded."""
     event = mail(b"ENVID=QQ314159+2B1+20a")
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     assert event.envid == "QQ314159+1 a"
 
 
 def test_4_4_envid_up_to_100_characters() -> None:
     """ENVID may be up to 100 characters; more is refused."""
-    assert isinstance(mail(b"ENVID=" + b"e" * 100), MailFrom)
+    assert isinstance(mail(b"ENVID=" + b"e" * 100), Mail)
     assert refused_with(mail(b"ENVID=" + b"e" * 101), 501)
 
 
@@ -249,16 +249,16 @@ def test_5_1_without_dsn_the_parameters_are_555(verb: bytes, param: bytes) -> No
     """A server that did not advertise DSN does not accept its parameters."""
     event = (mail if verb == b"MAIL" else rcpt)(param, Extensions())
     assert refused_with(event, 555)
-    assert isinstance(event, CommandRejected) and event.reply.enhanced == "5.5.4"
+    assert isinstance(event, RejectedCommand) and event.reply.enhanced == "5.5.4"
 
 
 def test_typed_properties_are_none_when_absent() -> None:
     """Events without the parameters expose None."""
     event = mail(b"SIZE=1", Extensions(dsn=True, size=0))
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     assert (event.ret, event.envid) == (None, None)
     event = rcpt(b"", DSN)
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert (event.notify, event.orcpt) == (None, None)
 
 
@@ -268,7 +268,7 @@ def test_5_4_rcpt_line_with_the_largest_parameters_is_accepted() -> None:
     line = base + b"o" * (1042 - 2 - len(base)) + b"\r\n"
     assert len(line) == 1042
     _, events, out = session(MAIL + line, DSN)
-    assert isinstance(events[-1], RcptTo)
+    assert isinstance(events[-1], Recipient)
     assert codes(out)[-1] == 250
     _, _, out = session(MAIL + line[:-2] + b"o\r\n", DSN)
     assert out.endswith(b"500 5.5.2 Line too long\r\n")
@@ -282,7 +282,7 @@ def test_5_4_mail_line_with_ret_and_envid_is_accepted() -> None:
     line = b"MAIL FROM:" + path + b" " * (512 - 2 - 10 - len(path)) + params + b"\r\n"
     assert len(line) == 512 + 116
     _, events, _ = session(EHLO + line, DSN)
-    assert isinstance(events[-1], MailFrom)
+    assert isinstance(events[-1], Mail)
     _, _, out = session(EHLO + line, Extensions())
     assert out.endswith(b"500 5.5.2 Line too long\r\n")
 

@@ -8,15 +8,15 @@ import base64
 import pytest
 
 from smtpstate import (
-    AuthChallenge,
-    Authenticate,
-    CommandRejected,
+    Authentication,
+    AuthenticationChallenge,
     ConnectionClosed,
     Event,
     Extensions,
     Hello,
-    MailFrom,
+    Mail,
     Noop,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     Reset,
@@ -40,7 +40,7 @@ PLAIN_BAD = b"AUTH PLAIN " + b64(b"\0user\0wrong") + b"\r\n"
 
 
 def rejections(events: list[Event]) -> list[tuple[str, int]]:
-    return [(e.command, e.reply.code) for e in events if isinstance(e, CommandRejected)]
+    return [(e.verb, e.reply.code) for e in events if isinstance(e, RejectedCommand)]
 
 
 def authed(
@@ -58,17 +58,17 @@ class Echo(Mechanism):
 
     name = "X-ECHO"
 
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         if initial_response is None:
             return b""
         return self.step(initial_response)
 
-    def step(self, response: bytes) -> bytes | Authenticate:
-        return Authenticate(mechanism=self.name, username="echo", extra={"data": response.hex()})
+    def step(self, response: bytes) -> bytes | Authentication:
+        return Authentication(mechanism=self.name, username="echo", extra={"data": response.hex()})
 
 
 def echo_answer(event: Event) -> Reply:
-    if isinstance(event, Authenticate):
+    if isinstance(event, Authentication):
         return Reply(235, "ok", "2.7.0")
     return default_answer(event)
 
@@ -78,11 +78,11 @@ class Big(Mechanism):
 
     name = "X-BIG"
 
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         return b"\xff" * 1000
 
-    def step(self, response: bytes) -> bytes | Authenticate:
-        return Authenticate(mechanism=self.name, username="big")
+    def step(self, response: bytes) -> bytes | Authentication:
+        return Authentication(mechanism=self.name, username="big")
 
 
 # -- 3: the extension --------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_3_5_auth_parameter_extends_the_mail_line_by_500() -> None:
     line = b"MAIL FROM:<" + b"a" * 60 + b"@example.org> AUTH=" + identity + b"\r\n"
     assert 512 < len(line) <= 1012
     events, _ = drive(authed(), line)
-    assert isinstance(events[0], MailFrom)
+    assert isinstance(events[0], Mail)
     assert events[0].auth == identity.decode()
     events, _ = drive(new_conn(), EHLO + line)
     assert rejections(events) == [("", 500)]
@@ -137,12 +137,16 @@ def test_4_challenge_response_loop() -> None:
     conn = authed()
     data = b"AUTH LOGIN\r\n" + b64(b"user") + b"\r\n" + b64(b"secret") + b"\r\n"
     events, out = drive(conn, data)
-    assert [type(e) for e in events] == [AuthChallenge, AuthChallenge, Authenticate]
+    assert [type(e) for e in events] == [
+        AuthenticationChallenge,
+        AuthenticationChallenge,
+        Authentication,
+    ]
     assert out == (
         b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0 Authentication succeeded\r\n"
     )
     assert events[0].challenge == b"Username:"
-    assert isinstance(events[2], Authenticate)
+    assert isinstance(events[2], Authentication)
     assert events[2].username == "user"
     assert conn.state is State.READY
 
@@ -154,7 +158,7 @@ def test_4_a_response_line_is_not_a_command() -> None:
     drive(conn, b"AUTH X-ECHO\r\n", echo_answer)
     assert conn.state is State.AUTH_EXCHANGE
     events, _ = drive(conn, b"QUIT\r\n", echo_answer)
-    assert isinstance(events[0], Authenticate)
+    assert isinstance(events[0], Authentication)
     assert events[0].extra == {"data": base64.b64decode(b"QUIT").hex()}
     assert conn.state is State.READY
 
@@ -174,7 +178,7 @@ def test_4_challenge_has_no_enhanced_code() -> None:
     drive(conn, b"")
     conn.receive_data(b"AUTH LOGIN\r\n")
     event = conn.next_event()
-    assert isinstance(event, AuthChallenge)
+    assert isinstance(event, AuthenticationChallenge)
     assert conn.send(event.reply) == b"334 VXNlcm5hbWU6\r\n"
 
 
@@ -222,11 +226,11 @@ def test_4_equals_is_an_empty_initial_response() -> None:
     (unlike no initial response at all, which gets an empty challenge)."""
     conn = authed((Echo,))
     events, out = drive(conn, b"AUTH X-ECHO =\r\n", echo_answer)
-    assert isinstance(events[0], Authenticate)
+    assert isinstance(events[0], Authentication)
     assert events[0].extra == {"data": ""}
     conn = authed((Echo,))
     events, out = drive(conn, b"AUTH X-ECHO\r\n\r\n", echo_answer)
-    assert [type(e) for e in events] == [AuthChallenge, Authenticate]
+    assert [type(e) for e in events] == [AuthenticationChallenge, Authentication]
     assert out.startswith(b"334 \r\n")
 
 
@@ -308,7 +312,7 @@ def test_4_plaintext_mechanism_before_tls_gets_538(mechanism: bytes) -> None:
     drive(conn, b"STARTTLS\r\n")
     conn.tls_established()
     events, out = drive(conn, EHLO + b"AUTH " + mechanism + b"\r\n")
-    assert [type(e) for e in events] == [Hello, AuthChallenge]
+    assert [type(e) for e in events] == [Hello, AuthenticationChallenge]
 
 
 def test_4_auth_without_tls_allows_plaintext_mechanisms() -> None:
@@ -359,7 +363,7 @@ def test_6_other_failure_codes(code: int) -> None:
     conn = authed()
 
     def answer(event: Event) -> Reply:
-        if isinstance(event, Authenticate):
+        if isinstance(event, Authentication):
             return Reply(code, "no")
         return default_answer(event)
 
@@ -376,12 +380,12 @@ def test_4_application_may_refuse_a_challenge() -> None:
     conn = authed()
 
     def answer(event: Event) -> Reply:
-        if isinstance(event, AuthChallenge):
+        if isinstance(event, AuthenticationChallenge):
             return Reply(454, "Temporary authentication failure", "4.7.0")
         return default_answer(event)
 
     events, out = drive(conn, b"AUTH LOGIN\r\nNOOP\r\n", answer)
-    assert [type(e) for e in events] == [AuthChallenge, Noop]
+    assert [type(e) for e in events] == [AuthenticationChallenge, Noop]
     assert codes(out) == [454, 250]
     assert conn.state is State.READY
 
@@ -475,14 +479,14 @@ def test_5_auth_parameter_is_xtext_decoded(value: bytes, decoded: str) -> None:
     """AUTH=mailbox is xtext-encoded; AUTH=<> means the submitter is unknown.
     It MUST be accepted even when the client has not authenticated."""
     events, out = drive(authed(), b"MAIL FROM:<a@b> AUTH=" + value + b"\r\n")
-    assert isinstance(events[0], MailFrom)
+    assert isinstance(events[0], Mail)
     assert events[0].auth == decoded
     assert codes(out) == [250]
 
 
 def test_5_no_auth_parameter() -> None:
     events, _ = drive(authed(), b"MAIL FROM:<a@b>\r\n")
-    assert isinstance(events[0], MailFrom)
+    assert isinstance(events[0], Mail)
     assert events[0].auth is None
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from smtpstate import (
     PAUSED,
-    CommandRejected,
     ConnectionClosed,
     DataStart,
     EndOfMessage,
@@ -17,11 +16,12 @@ from smtpstate import (
     Hello,
     Help,
     LocalProtocolError,
-    MailFrom,
+    Mail,
     MessageData,
     Noop,
     Quit,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     Reset,
@@ -47,7 +47,7 @@ HELLO = b"EHLO client.example\r\n"
 
 
 def rejections(events: list[Event]) -> list[tuple[str, int]]:
-    return [(e.command, e.reply.code) for e in events if isinstance(e, CommandRejected)]
+    return [(e.verb, e.reply.code) for e in events if isinstance(e, RejectedCommand)]
 
 
 # -- 3.1 Session initiation -------------------------------------------------------
@@ -71,7 +71,7 @@ def test_3_1_refused_greeting_gets_503_until_quit() -> None:
     assert conn.send(Reply(554, "no service")) == b"554 no service\r\n"
     assert conn.state is State.REFUSED
     events, out = drive(conn, HELLO + b"MAIL FROM:<a@b>\r\nNOOP\r\nRSET\r\nQUIT\r\n")
-    assert [type(e) for e in events] == [CommandRejected] * 4 + [Quit, ConnectionClosed]
+    assert [type(e) for e in events] == [RejectedCommand] * 4 + [Quit, ConnectionClosed]
     assert codes(out) == [503, 503, 503, 503, 221]
     assert conn.state is State.CLOSED
 
@@ -99,7 +99,7 @@ def test_3_1_greeting_is_220_554_or_421_only(code: int) -> None:
 def test_2_4_verbs_are_case_insensitive() -> None:
     """Verbs and argument keywords (FROM:, TO:) are not case sensitive."""
     _, events, out = session(b"eHlO c\r\nmail from:<a@b>\r\nRcPt To:<c@d>\r\nData\r\n.\r\n")
-    assert [type(e) for e in events] == [Hello, MailFrom, RcptTo, DataStart, EndOfMessage]
+    assert [type(e) for e in events] == [Hello, Mail, Recipient, DataStart, EndOfMessage]
     assert codes(out) == [250, 250, 250, 354, 250]
 
 
@@ -157,7 +157,7 @@ def test_4_3_2_syntax_errors_get_501(line: str) -> None:
     """A command with bad syntax in its argument gets 501; the state stays."""
     conn, events, out = session(HELLO + line + b"\r\n")
     assert codes(out)[-1] == 501
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert conn.state is State.READY
 
 
@@ -213,7 +213,7 @@ def test_3_3_data_after_every_rcpt_was_refused_gets_554() -> None:
     """When all RCPTs were rejected, DATA MAY get 554 "no valid recipients"."""
 
     def answer(event: Event) -> Reply:
-        return Reply(550, "no such user") if isinstance(event, RcptTo) else default_answer(event)
+        return Reply(550, "no such user") if isinstance(event, Recipient) else default_answer(event)
 
     conn, _, out = session(EHLO_MAIL + b"RCPT TO:<c@d>\r\nDATA\r\n", answer=answer)
     assert codes(out) == [250, 250, 550, 550, 554]
@@ -258,7 +258,7 @@ def test_4_1_4_a_rejected_command_leaves_the_state() -> None:
     """A 4xx/5xx answer to a command changes nothing."""
 
     def answer(event: Event) -> Reply:
-        if isinstance(event, (Hello, MailFrom)):
+        if isinstance(event, (Hello, Mail)):
             return Reply(450, "later")
         return default_answer(event)
 
@@ -285,19 +285,19 @@ def rcpt_event(path: bytes) -> Event:
 
 def test_4_1_1_2_null_reverse_path() -> None:
     """MAIL FROM:<> is the null reverse-path (notifications)."""
-    assert mail_event(b"<>") == MailFrom(reverse_path=None)
+    assert mail_event(b"<>") == Mail(reverse_path=None)
 
 
 def test_4_1_1_3_postmaster_without_domain() -> None:
     """RCPT TO:<Postmaster> (any case) is accepted syntax without a domain."""
     event = rcpt_event(b"<POSTMASTER>")
-    assert isinstance(event, RcptTo) and event.forward_path.local_part == "POSTMASTER"
+    assert isinstance(event, Recipient) and event.forward_path.local_part == "POSTMASTER"
 
 
 def test_4_1_1_3_source_routes_are_accepted_and_ignored() -> None:
     """Servers MUST accept the obsolete source route and SHOULD ignore it."""
     event = rcpt_event(b"<@hosta.int,@jkl.org:userc@d.bar.org>")
-    assert isinstance(event, RcptTo)
+    assert isinstance(event, Recipient)
     assert event.forward_path.address == "userc@d.bar.org"
     assert event.forward_path.text == "@hosta.int,@jkl.org:userc@d.bar.org"
 
@@ -305,7 +305,7 @@ def test_4_1_1_3_source_routes_are_accepted_and_ignored() -> None:
 def test_4_1_2_quoted_local_parts() -> None:
     """A Local-part may be a Quoted-string, with spaces, ">" and quoted pairs."""
     event = mail_event(b'<"john \\"q\\" > doe"@example.org> BODY=7BIT')
-    assert isinstance(event, MailFrom) and event.reverse_path is not None
+    assert isinstance(event, Mail) and event.reverse_path is not None
     assert event.reverse_path.local_part == '"john \\"q\\" > doe"'
     assert event.params == {"BODY": "7BIT"}
 
@@ -327,9 +327,9 @@ def test_4_1_3_address_literals_are_validated(literal: bytes, ok: bool) -> None:
     a general literal a tag and content."""
     event = rcpt_event(b"<a@" + literal + b">")
     if ok:
-        assert isinstance(event, RcptTo) and event.forward_path.domain == literal.decode()
+        assert isinstance(event, Recipient) and event.forward_path.domain == literal.decode()
     else:
-        assert isinstance(event, CommandRejected) and event.reply.code == 501
+        assert isinstance(event, RejectedCommand) and event.reply.code == 501
 
 
 def test_4_1_3_ehlo_takes_an_address_literal() -> None:
@@ -341,30 +341,30 @@ def test_4_1_3_ehlo_takes_an_address_literal() -> None:
 
 def test_4_5_3_1_1_local_part_is_at_most_64_octets() -> None:
     """The local part is at most 64 octets."""
-    assert isinstance(rcpt_event(b"<" + b"a" * 64 + b"@b>"), RcptTo)
-    assert isinstance(rcpt_event(b"<" + b"a" * 65 + b"@b>"), CommandRejected)
+    assert isinstance(rcpt_event(b"<" + b"a" * 64 + b"@b>"), Recipient)
+    assert isinstance(rcpt_event(b"<" + b"a" * 65 + b"@b>"), RejectedCommand)
 
 
 def test_4_5_3_1_2_domain_is_at_most_255_octets() -> None:
     """The domain is at most 255 octets (inside a path, the 256-octet path limit
     is met first)."""
     domain = b".".join([b"d" * 63] * 3) + b"." + b"e" * 59  # 251
-    assert isinstance(rcpt_event(b"<a@" + domain + b">"), RcptTo)
-    assert isinstance(rcpt_event(b"<a@" + domain * 2 + b">"), CommandRejected)
+    assert isinstance(rcpt_event(b"<a@" + domain + b">"), Recipient)
+    assert isinstance(rcpt_event(b"<a@" + domain * 2 + b">"), RejectedCommand)
 
 
 def test_4_5_3_1_3_path_is_at_most_256_octets() -> None:
     """A path is at most 256 octets, punctuation included (we count the brackets)."""
     domain = b".".join([b"d" * 63] * 3) + b"." + b"e" * 59  # 251
-    assert isinstance(rcpt_event(b"<ab@" + domain + b">"), RcptTo)  # 256
-    assert isinstance(rcpt_event(b"<abc@" + domain + b">"), CommandRejected)
-    assert isinstance(rcpt_event(b"<@r.example:a@" + domain + b">"), CommandRejected)
+    assert isinstance(rcpt_event(b"<ab@" + domain + b">"), Recipient)  # 256
+    assert isinstance(rcpt_event(b"<abc@" + domain + b">"), RejectedCommand)
+    assert isinstance(rcpt_event(b"<@r.example:a@" + domain + b">"), RejectedCommand)
 
 
 def test_4_1_2_parameters_are_a_mapping() -> None:
     """esmtp-keyword ["=" esmtp-value] pairs become a mapping of upper-cased keywords."""
     event = mail_event(b"<a@b> body=8BITMIME size=10", Extensions(size=100))
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     assert event.params == {"BODY": "8BITMIME", "SIZE": "10"}
     assert event.size == 10
 
@@ -393,7 +393,7 @@ def test_4_5_3_1_4_command_line_over_512_octets_gets_500() -> None:
         assert conn.next_event().name == "NEED_DATA"  # type: ignore[union-attr]
         assert len(conn.trailing_data[0]) <= 512
     events, out = drive(conn, b"\r\nNOOP\r\n")
-    assert isinstance(events[0], CommandRejected) and events[0].reply.code == 500
+    assert isinstance(events[0], RejectedCommand) and events[0].reply.code == 500
     assert events[1] == Noop()
     assert out == b"500 5.5.2 Line too long\r\n250 2.0.0 OK\r\n"
 
@@ -445,7 +445,7 @@ def test_4_1_1_4_only_crlf_dot_crlf_ends_the_body(sneaky: bytes) -> None:
     """No other line ending closes the body (SMTP smuggling): the smuggled MAIL
     stays body text."""
     events, _ = data_session(b"a" + sneaky + b"MAIL FROM:<evil@x>\r\n.\r\n")
-    assert sum(isinstance(e, MailFrom) for e in events) == 1
+    assert sum(isinstance(e, Mail) for e in events) == 1
     assert sum(isinstance(e, EndOfMessage) for e in events) == 1
 
 
@@ -539,7 +539,7 @@ def test_4_1_1_4_the_transaction_ends_either_way() -> None:
         drive(conn, b"x\r\n.\r\n", answer)
         assert conn.state is State.READY and conn.recipients == 0
         events, _ = drive(conn, b"RCPT TO:<c@d>\r\n")
-        assert isinstance(events[0], CommandRejected) and events[0].reply.code == 503
+        assert isinstance(events[0], RejectedCommand) and events[0].reply.code == 503
 
 
 # -- 4.1.1.10 and 3.8 Ending the session ----------------------------------------------
@@ -626,7 +626,7 @@ def test_3_8_a_421_closes_from_any_state(data: bytes, mid: bool) -> None:
         (EHLO_MAIL, Reply(354, "go")),  # 354 to RCPT
         (HELLO + b"MAIL FROM:<a@b>\r\n", Reply(251, "x")),
         (b"XYZZY\r\n", Reply(250, "OK")),  # 250 to an unknown command
-        (b"MAIL FROM:<a@b>\r\n", Reply(250, "OK")),  # 2xx to a CommandRejected
+        (b"MAIL FROM:<a@b>\r\n", Reply(250, "OK")),  # 2xx to a RejectedCommand
         (b"NOOP\r\n", Reply(550, "no")),  # NOOP must succeed
         (b"RSET\r\n", Reply(450, "no")),
         (b"QUIT\r\n", Reply(250, "no")),
@@ -660,7 +660,7 @@ def test_4_1_1_1_helo_takes_a_domain_only() -> None:
     """RFC 5321 4.1.1.1: helo = "HELO" SP Domain, while EHLO may give an
     address literal."""
     _, events, _ = session(b"HELO [192.0.2.1]\r\nEHLO [192.0.2.1]\r\n")
-    assert isinstance(events[0], CommandRejected) and events[0].reply.code == 501
+    assert isinstance(events[0], RejectedCommand) and events[0].reply.code == 501
     assert isinstance(events[1], Hello) and events[1].domain == "[192.0.2.1]"
 
 
@@ -784,4 +784,4 @@ def test_2_3_8_bare_lf_line_names_only_its_verb() -> None:
     """RFC 5321 2.3.8: a bare LF is not a line end; the refused line's verb is
     what precedes it, without the LF and what follows."""
     _, events, _ = session(b"NOOP\nRSET\r\n")
-    assert isinstance(events[0], CommandRejected) and events[0].command == "NOOP"
+    assert isinstance(events[0], RejectedCommand) and events[0].verb == "NOOP"

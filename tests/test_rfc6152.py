@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtpstate import Extensions, MailFrom
+from smtpstate import Extensions, Mail
 
 from .helpers import codes, session
 
@@ -19,7 +19,7 @@ def test_3_body_7bit_and_8bitmime_are_accepted() -> None:
     """MAIL takes BODY=7BIT or BODY=8BITMIME (case-insensitive)."""
     for value in (b"7BIT", b"8BITMIME", b"8bitmime"):
         _, events, _ = session(HELLO + b"MAIL FROM:<a@b> BODY=" + value + b"\r\n")
-        assert isinstance(events[-1], MailFrom)
+        assert isinstance(events[-1], Mail)
         assert events[-1].params["BODY"] == value.decode()
 
 

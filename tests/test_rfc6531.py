@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smtpstate import CommandRejected, Extensions, MailFrom, RcptTo, Verify
+from smtpstate import Extensions, Mail, Recipient, RejectedCommand, Verify
 
 from .helpers import codes, session
 
@@ -23,10 +23,10 @@ def test_3_4_utf8_paths_with_the_smtputf8_parameter() -> None:
     _, events, out = session(
         HELLO + b"MAIL FROM:<" + USER + b"> SMTPUTF8\r\nRCPT TO:<" + USER + b">\r\n", UTF8
     )
-    assert isinstance(events[-2], MailFrom) and events[-2].smtputf8
+    assert isinstance(events[-2], Mail) and events[-2].smtputf8
     assert events[-2].reverse_path is not None
     assert events[-2].reverse_path.local_part == "jos\u00e9"
-    assert isinstance(events[-1], RcptTo)
+    assert isinstance(events[-1], Recipient)
     assert events[-1].forward_path.domain == "b\u00fccher.example"
     assert codes(out)[-2:] == [250, 250]
 
@@ -34,7 +34,7 @@ def test_3_4_utf8_paths_with_the_smtputf8_parameter() -> None:
 def test_3_5_utf8_sender_without_smtputf8_gets_550_x_6_7() -> None:
     """A non-ASCII MAIL address without the parameter is answered 550 X.6.7."""
     _, events, out = session(HELLO + b"MAIL FROM:<" + USER + b">\r\n", UTF8)
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert out.endswith(b"550 5.6.7 Non-ASCII address needs SMTPUTF8\r\n")
 
 
@@ -69,7 +69,7 @@ def test_3_1_mail_line_may_grow_by_10_octets() -> None:
     line = b"MAIL FROM:<a@b> SMTPUTF8" + b" " * (522 - 26) + b"\r\n"
     assert len(line) == 522
     _, events, _ = session(HELLO + line, UTF8)
-    assert isinstance(events[-1], MailFrom)
+    assert isinstance(events[-1], Mail)
     _, _, out = session(HELLO + line[:-2] + b" \r\n", UTF8)
     assert codes(out)[-1] == 500
 
@@ -81,5 +81,5 @@ def test_3_3_utf8_local_part_limit_counts_octets() -> None:
     too_long = ("\u00e9" * 33 + "@b.example").encode()
     mail = HELLO + b"MAIL FROM:<" + ok + b"> SMTPUTF8\r\n"
     _, events, _ = session(mail + b"RCPT TO:<" + ok + b">\r\nRCPT TO:<" + too_long + b">\r\n", UTF8)
-    assert isinstance(events[-2], RcptTo)
-    assert isinstance(events[-1], CommandRejected) and events[-1].reply.code == 501
+    assert isinstance(events[-2], Recipient)
+    assert isinstance(events[-1], RejectedCommand) and events[-1].reply.code == 501

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from smtpstate import CommandRejected, Extensions, MailFrom
+from smtpstate import Extensions, Mail, RejectedCommand
 
 from .helpers import session
 
@@ -31,7 +31,7 @@ def test_mt_priority_is_advertised_only_when_enabled() -> None:
 def test_priority_from_minus_9_to_9(value: bytes, expected: int) -> None:
     """MT-PRIORITY=n with n from -9 to 9, exposed as an int."""
     event = mail(b"MT-PRIORITY=" + value)
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     assert event.mt_priority == expected
 
 
@@ -39,7 +39,7 @@ def test_priority_from_minus_9_to_9(value: bytes, expected: int) -> None:
 def test_priority_out_of_range_is_501(value: bytes) -> None:
     """Anything else is a syntax error (501 5.5.4)."""
     event = mail(b"MT-PRIORITY" + value)
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     assert event.reply.code == 501
     assert event.reply.enhanced == "5.5.4"
 
@@ -47,14 +47,14 @@ def test_priority_out_of_range_is_501(value: bytes) -> None:
 def test_priority_without_the_extension_is_555() -> None:
     """Not enabled: the parameter is unknown."""
     event = mail(b"MT-PRIORITY=1", Extensions())
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     assert event.reply.code == 555
 
 
 def test_priority_absent_is_none() -> None:
     """No parameter: None."""
     event = mail(b"")
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     assert event.mt_priority is None
 
 
@@ -65,4 +65,4 @@ def test_mail_line_may_be_15_octets_longer() -> None:
     line = b"MAIL FROM:" + path + b" " * (512 - 2 - 10 - len(path)) + b" MT-PRIORITY=-9\r\n"
     assert len(line) == 512 + 15
     _, events, _ = session(b"EHLO c\r\n" + line, PRIORITY)
-    assert isinstance(events[-1], MailFrom) and events[-1].mt_priority == -9
+    assert isinstance(events[-1], Mail) and events[-1].mt_priority == -9

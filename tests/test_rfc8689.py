@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from smtpstate import CommandRejected, Extensions, MailFrom, ServerConnection, State
+from smtpstate import Extensions, Mail, RejectedCommand, ServerConnection, State
 
 from .helpers import drive, new_conn
 
@@ -34,9 +34,9 @@ def test_2_requiretls_is_advertised_only_under_tls() -> None:
 
 
 def test_2_requiretls_parameter_is_accepted_under_tls() -> None:
-    """MAIL FROM:<...> REQUIRETLS is valid on a TLS session; MailFrom.requiretls."""
+    """MAIL FROM:<...> REQUIRETLS is valid on a TLS session; Mail.requiretls."""
     events, out = drive(under_tls(), b"EHLO c\r\nMAIL FROM:<a@b.example> REQUIRETLS\r\n")
-    assert isinstance(events[-1], MailFrom)
+    assert isinstance(events[-1], Mail)
     assert events[-1].requiretls
     assert out.endswith(b"250 2.0.0 OK\r\n")
 
@@ -50,7 +50,7 @@ def test_2_requiretls_without_tls_is_555(extensions: Extensions) -> None:
     """Only specified on a TLS session: otherwise the parameter is unknown (555 5.5.4)."""
     conn = new_conn(extensions=extensions)
     events, out = drive(conn, b"EHLO c\r\nMAIL FROM:<a@b.example> REQUIRETLS\r\n")
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert out.endswith(b"555 5.5.4 Unsupported parameter REQUIRETLS\r\n")
 
 
@@ -59,14 +59,14 @@ def test_2_requiretls_parameter_is_off_under_tls_when_not_enabled() -> None:
     events, _ = drive(
         under_tls(Extensions(starttls=True)), b"EHLO c\r\nMAIL FROM:<a@b.example> REQUIRETLS\r\n"
     )
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert events[-1].reply.code == 555
 
 
 def test_2_requiretls_takes_no_value() -> None:
     """The parameter has no value (501 5.5.4 otherwise)."""
     events, _ = drive(under_tls(), b"EHLO c\r\nMAIL FROM:<a@b.example> REQUIRETLS=YES\r\n")
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert events[-1].reply.code == 501
     assert events[-1].reply.enhanced == "5.5.4"
 
@@ -78,6 +78,6 @@ def test_2_mail_line_may_be_11_octets_longer() -> None:
     line = b"MAIL FROM:" + path + b" " * (512 - 2 - 10 - len(path)) + b" REQUIRETLS\r\n"
     assert len(line) == 523
     events, _ = drive(under_tls(), b"EHLO c\r\n" + line)
-    assert isinstance(events[-1], MailFrom) and events[-1].requiretls
+    assert isinstance(events[-1], Mail) and events[-1].requiretls
     events, out = drive(under_tls(), b"EHLO c\r\n" + line[:-2] + b" \r\n")
     assert out.endswith(b"500 5.5.2 Line too long\r\n")

@@ -4,7 +4,7 @@ each refusal carries."""
 
 from __future__ import annotations
 
-from smtpstate import CommandRejected, Extensions, Refusal, Reply, State, UnknownCommand
+from smtpstate import Extensions, Refusal, RejectedCommand, Reply, State, UnknownCommand
 
 from .helpers import codes, drive, new_conn
 
@@ -19,7 +19,7 @@ def test_require_tls_mail_before_ehlo_is_out_of_sequence() -> None:
     step comes before the TLS step."""
     conn = new_conn(require_tls=True)
     event = _last_event(conn, b"MAIL FROM:<a@b.example>\r\n")
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     assert event.reply.code == 503 and event.refusal is Refusal.NEED_HELLO
 
 
@@ -27,7 +27,7 @@ def test_require_tls_mail_after_ehlo_needs_tls() -> None:
     """Under require_tls, MAIL after EHLO gets 530 TLS_REQUIRED."""
     conn = new_conn(require_tls=True)
     event = _last_event(conn, b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n")
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     assert event.reply.code == 530 and event.refusal is Refusal.TLS_REQUIRED
 
 
@@ -35,14 +35,14 @@ def test_require_tls_comes_before_require_auth() -> None:
     """Under both, MAIL after EHLO gets the TLS refusal first."""
     conn = new_conn(require_tls=True, require_auth=True)
     event = _last_event(conn, b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n")
-    assert isinstance(event, CommandRejected) and event.refusal is Refusal.TLS_REQUIRED
+    assert isinstance(event, RejectedCommand) and event.refusal is Refusal.TLS_REQUIRED
 
 
 def test_not_implemented_comes_before_sequence() -> None:
     """STARTTLS not offered gets 502 even where it is out of sequence."""
     conn = new_conn()
     event = _last_event(conn, b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nSTARTTLS\r\n")
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     assert event.reply.code == 502 and event.refusal is Refusal.NOT_IMPLEMENTED
 
 
@@ -51,7 +51,7 @@ def test_refused_greeting_comes_before_unknown_verb() -> None:
     conn = new_conn(greet=False)
     conn.send(Reply(554, "no"))
     event = _last_event(conn, b"FROB\r\n")
-    assert isinstance(event, CommandRejected) and event.refusal is Refusal.NO_SERVICE
+    assert isinstance(event, RejectedCommand) and event.refusal is Refusal.NO_SERVICE
 
 
 def test_refusal_codes() -> None:
@@ -69,7 +69,7 @@ def test_refusal_codes() -> None:
     ]
     for wire, refusal in cases:
         event = _last_event(new_conn(), wire)
-        assert isinstance(event, CommandRejected), wire
+        assert isinstance(event, RejectedCommand), wire
         assert event.refusal is refusal, (wire, event)
 
 
@@ -85,9 +85,9 @@ def test_application_answers_a_refusal_with_its_own_reply() -> None:
     answers: list[bytes] = []
 
     def answer(event: object) -> Reply:
-        if isinstance(event, CommandRejected) and event.refusal is Refusal.NEED_HELLO:
+        if isinstance(event, RejectedCommand) and event.refusal is Refusal.NEED_HELLO:
             return Reply(503, "Send EHLO first", "5.5.1")
-        if isinstance(event, (CommandRejected, UnknownCommand)):
+        if isinstance(event, (RejectedCommand, UnknownCommand)):
             return Reply(550, "No", "5.7.1")
         return Reply(250, "OK")
 

@@ -10,11 +10,11 @@ import hmac
 import pytest
 
 from smtpstate import (
-    AuthChallenge,
-    Authenticate,
-    CommandRejected,
+    Authentication,
+    AuthenticationChallenge,
     Event,
     Extensions,
+    RejectedCommand,
     Reply,
     ServerConnection,
 )
@@ -35,7 +35,7 @@ def conn_with(*mechanisms: str | type[Mechanism]) -> ServerConnection:
     return conn
 
 
-def plain(message: bytes) -> Authenticate | bytes:
+def plain(message: bytes) -> Authentication | bytes:
     return Plain("mx.example.org").start(message)
 
 
@@ -66,17 +66,17 @@ def test_decode_base64_refuses_anything_else(text: str) -> None:
 def test_rfc4616_2_message_is_authzid_nul_authcid_nul_passwd() -> None:
     """message = [authzid] UTF8NUL authcid UTF8NUL passwd."""
     result = plain(b"\0tim\0tanstaaftanstaaf")
-    assert result == Authenticate(
+    assert result == Authentication(
         mechanism="PLAIN", username="tim", authorization_id="", password="tanstaaftanstaaf"
     )
     result = plain(b"Ursel\0Kurt\0xipj3plmq")
-    assert isinstance(result, Authenticate)
+    assert isinstance(result, Authentication)
     assert (result.authorization_id, result.username) == ("Ursel", "Kurt")
 
 
 def test_rfc4616_2_password_is_checked_in_the_event() -> None:
     result = plain(b"\0tim\0tanstaaftanstaaf")
-    assert isinstance(result, Authenticate)
+    assert isinstance(result, Authentication)
     assert result.check_password("tanstaaftanstaaf")
     assert not result.check_password("tanstaaftanstaa")
     assert not result.check_password("")
@@ -104,7 +104,7 @@ def test_rfc4616_2_fields_of_255_octets_are_accepted() -> None:
     a UTF-8 character may take up to 4 of them."""
     z, c, p = "z" * 255, "é" * 127 + "c", "\U0001f600" * 63 + "ppp"
     result = plain(f"{z}\0{c}\0{p}".encode())
-    assert isinstance(result, Authenticate)
+    assert isinstance(result, Authentication)
     assert (result.authorization_id, result.username, result.password) == (z, c, p)
 
 
@@ -135,7 +135,7 @@ def test_rfc4616_2_control_characters_in_identities_get_501(message: bytes) -> N
         plain(message)
     assert "Control character" in info.value.reason
     result = plain(b"\0user\0pa\tss\x7f")
-    assert isinstance(result, Authenticate)
+    assert isinstance(result, Authentication)
     assert result.password == "pa\tss\x7f"
 
 
@@ -150,10 +150,10 @@ def test_rfc4616_plain_over_the_wire() -> None:
     conn = conn_with("PLAIN")
     events, out = drive(conn, b"AUTH PLAIN " + b64(b"\0user\0secret") + b"\r\n")
     assert codes(out) == [235]
-    assert isinstance(events[0], Authenticate)
+    assert isinstance(events[0], Authentication)
     assert events[0].check_password("secret")
     events, out = drive(conn_with("PLAIN"), b"AUTH PLAIN " + b64(b"\0\0secret") + b"\r\n")
-    assert isinstance(events[0], CommandRejected)
+    assert isinstance(events[0], RejectedCommand)
     assert out == b"501 5.5.2 PLAIN needs a user name and a password\r\n"
 
 
@@ -165,12 +165,12 @@ def test_login_asks_for_username_then_password() -> None:
     conn = conn_with("LOGIN")
     data = b"AUTH LOGIN\r\n" + b64(b"user") + b"\r\n" + b64(b"secret") + b"\r\n"
     events, out = drive(conn, data)
-    assert [e.challenge for e in events if isinstance(e, AuthChallenge)] == [
+    assert [e.challenge for e in events if isinstance(e, AuthenticationChallenge)] == [
         b"Username:",
         b"Password:",
     ]
     assert out.startswith(b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ")
-    assert isinstance(events[2], Authenticate)
+    assert isinstance(events[2], Authentication)
     assert events[2].mechanism == "LOGIN"
     assert events[2].check_password("secret")
     assert conn.authenticated == "user"
@@ -206,7 +206,7 @@ def test_rfc2195_2_example_digest() -> None:
     mechanism = CramMD5("postoffice.reston.mci.net")
     mechanism.challenge = b"<1896.697170952@postoffice.reston.mci.net>"
     result = mechanism.step(b"tim b913a602c7eda7a495b4e6e7334d3890")
-    assert isinstance(result, Authenticate)
+    assert isinstance(result, Authentication)
     assert result.username == "tim"
     assert result.password is None
     assert result.check_password("tanstaaftanstaaf")
@@ -228,13 +228,13 @@ def test_rfc2195_2_over_the_wire() -> None:
     """The client answers the 334 challenge with user SP hex(HMAC-MD5)."""
     conn = conn_with("CRAM-MD5")
     events, out = drive(conn, b"AUTH CRAM-MD5\r\n")
-    assert isinstance(events[0], AuthChallenge)
+    assert isinstance(events[0], AuthenticationChallenge)
     challenge = base64.b64decode(out[4:-2])
     assert challenge == events[0].challenge
     digest = hmac.new(b"secret", challenge, hashlib.md5).hexdigest().encode()
     events, out = drive(conn, b64(b"user " + digest) + b"\r\n")
     assert out == b"235 2.7.0 Authentication succeeded\r\n"
-    assert isinstance(events[0], Authenticate)
+    assert isinstance(events[0], Authentication)
     assert events[0].challenge == challenge
     assert conn.authenticated == "user"
 
@@ -265,7 +265,7 @@ def test_rfc2195_2_malformed_response_gets_501(response: bytes) -> None:
 def test_rfc2195_user_name_may_hold_spaces() -> None:
     mechanism = CramMD5("h")
     result = mechanism.step(b"John Doe " + b"0" * 32)
-    assert isinstance(result, Authenticate)
+    assert isinstance(result, Authentication)
     assert result.username == "John Doe"
 
 
@@ -283,25 +283,25 @@ class XToken(Mechanism):
         super().__init__(hostname)
         self.failed = False
 
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         if initial_response is None:
             return b""
         return self.step(initial_response)
 
-    def step(self, response: bytes) -> bytes | Authenticate:
+    def step(self, response: bytes) -> bytes | Authentication:
         if self.failed:
-            return Authenticate(mechanism=self.name, username="", extra={"error": "1"})
+            return Authentication(mechanism=self.name, username="", extra={"error": "1"})
         fields = dict(f.split("=", 1) for f in response.decode().split("\x01") if "=" in f)
         if "user" not in fields or not fields.get("auth", "").startswith("Bearer "):
             raise SaslError("X-TOKEN needs user and auth")
         if fields["auth"] != "Bearer good":
             self.failed = True
             return b'{"status":"401"}'
-        return Authenticate(mechanism=self.name, username=fields["user"], extra={"token": "good"})
+        return Authentication(mechanism=self.name, username=fields["user"], extra={"token": "good"})
 
 
 def token_answer(event: Event) -> Reply:
-    if isinstance(event, Authenticate) and event.mechanism == "X-TOKEN":
+    if isinstance(event, Authentication) and event.mechanism == "X-TOKEN":
         if event.extra.get("token") == "good":
             return Reply(235, "ok", "2.7.0")
         return Reply(535, "bad token", "5.7.8")
@@ -319,7 +319,7 @@ def test_rfc4422_custom_mechanism_without_touching_the_engine() -> None:
     assert out == b"235 2.7.0 ok\r\n"
     assert conn.authenticated == "alice"
     with pytest.raises(ValueError, match="no password proof"):
-        assert isinstance(events[0], Authenticate)
+        assert isinstance(events[0], Authentication)
         events[0].check_password("x")
 
 
@@ -347,10 +347,10 @@ class Lower(XToken):
 
 
 class NoName(Mechanism):
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         raise NotImplementedError
 
-    def step(self, response: bytes) -> bytes | Authenticate:
+    def step(self, response: bytes) -> bytes | Authentication:
         raise NotImplementedError
 
 

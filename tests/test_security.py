@@ -15,9 +15,9 @@ from smtpstate import (
     EndOfMessage,
     Hello,
     LocalProtocolError,
-    MailFrom,
+    Mail,
     MessageData,
-    RcptTo,
+    Recipient,
     Reply,
     State,
 )
@@ -72,7 +72,7 @@ def test_send_refuses_a_code_that_does_not_fit_the_command() -> None:
     conn.send(conn.default_reply())
     conn.receive_data(b"MAIL FROM:<a@b.example>\r\n")
     event = conn.next_event()
-    assert isinstance(event, MailFrom)
+    assert isinstance(event, Mail)
     with pytest.raises(LocalProtocolError):
         conn.send(Reply(354, "go ahead"))
 
@@ -111,8 +111,8 @@ def test_identities_never_hold_control_characters(lines: list[tuple[bytes, bytes
     for event in events:
         if isinstance(event, Hello):
             _control_free(event.domain)
-        elif isinstance(event, (MailFrom, RcptTo)):
-            path = event.reverse_path if isinstance(event, MailFrom) else event.forward_path
+        elif isinstance(event, (Mail, Recipient)):
+            path = event.reverse_path if isinstance(event, Mail) else event.forward_path
             if path is not None:
                 for part in (path.local_part, path.domain, path.text, *path.source_route):
                     _control_free(part)

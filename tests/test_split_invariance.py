@@ -12,16 +12,16 @@ from hypothesis import strategies as st
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    AuthChallenge,
-    ChunkReceived,
+    AuthenticationChallenge,
     ConnectionClosed,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Extensions,
     Hello,
     MessageData,
     ProxyHeader,
-    RcptTo,
+    Recipient,
     RemoteProtocolError,
     Reply,
     State,
@@ -66,11 +66,11 @@ def whole_session(draw: st.DrawFn) -> bytes:
 def answer(event: Event, nth: int = 0) -> Reply:
     """Deterministic: recipients named x... are refused, chunks of 7 octets get
     451, and in LMTP the second recipient's reply is 452."""
-    if isinstance(event, RcptTo) and event.forward_path.local_part.startswith("x"):
+    if isinstance(event, Recipient) and event.forward_path.local_part.startswith("x"):
         return Reply(550, "no such user", "5.1.1")
     if isinstance(event, Hello):
         return Reply(250, "mx.example.org greets " + event.domain)
-    if isinstance(event, ChunkReceived) and event.size == 7 and event.reply is None:
+    if isinstance(event, EndOfChunk) and event.size == 7 and event.reply is None:
         return Reply(451, "try again", "4.3.0")
     if isinstance(event, EndOfMessage) and nth == 1 and event.reply is None:
         return Reply(452, "mailbox full", "4.2.2")
@@ -228,9 +228,9 @@ def run_phases(phases: list[list[bytes]], config: dict[str, object]) -> tuple[li
             conn.receive_data(chunk or b"")
             continue
         assert isinstance(event, Event)
-        if isinstance(event, AuthChallenge) and event.mechanism == "CRAM-MD5":
+        if isinstance(event, AuthenticationChallenge) and event.mechanism == "CRAM-MD5":
             # Its challenge is random: record it without, and send a fixed one.
-            events.append(("AuthChallenge", event.mechanism))
+            events.append(("AuthenticationChallenge", event.mechanism))
             out += conn.send(Reply(334, base64.b64encode(b"<1.2@mx>").decode()))
             continue
         events.append(event)

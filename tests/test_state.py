@@ -6,10 +6,10 @@ from smtpstate import (
     DataStart,
     EndOfMessage,
     Hello,
-    MailFrom,
+    Mail,
     Noop,
     Quit,
-    RcptTo,
+    Recipient,
     Reset,
     State,
 )
@@ -23,9 +23,9 @@ def test_the_mail_transaction_path() -> None:
     state = next_state(State.CONNECTED, Greeting, A)
     for command, expected in [
         (Hello, State.READY),
-        (MailFrom, State.IN_MAIL),
-        (RcptTo, State.HAS_RCPT),
-        (RcptTo, State.HAS_RCPT),
+        (Mail, State.IN_MAIL),
+        (Recipient, State.HAS_RCPT),
+        (Recipient, State.HAS_RCPT),
         (DataStart, State.IN_DATA),
         (EndOfMessage, State.READY),
         (Quit, State.CLOSED),
@@ -35,7 +35,7 @@ def test_the_mail_transaction_path() -> None:
 
 
 def test_rejections_keep_the_state_except_where_the_table_says() -> None:
-    assert next_state(State.IN_MAIL, RcptTo, R) is State.IN_MAIL
+    assert next_state(State.IN_MAIL, Recipient, R) is State.IN_MAIL
     assert next_state(State.CONNECTED, Greeting, R) is State.REFUSED
     assert next_state(State.IN_DATA, EndOfMessage, R) is State.READY
 
@@ -47,10 +47,10 @@ def test_reset_does_not_stand_in_for_hello() -> None:
 
 def test_allowed_and_sequence_texts() -> None:
     assert allowed(State.REFUSED, Quit) and not allowed(State.REFUSED, Noop)
-    assert not allowed(State.AWAIT_HELLO, MailFrom)
-    assert text(State.AWAIT_HELLO, MailFrom) == "Send HELO or EHLO first"
-    assert text(State.IN_MAIL, MailFrom) == "Nested MAIL command"
-    assert text(State.READY, RcptTo) == "Need MAIL before RCPT"
+    assert not allowed(State.AWAIT_HELLO, Mail)
+    assert text(State.AWAIT_HELLO, Mail) == "Send HELO or EHLO first"
+    assert text(State.IN_MAIL, Mail) == "Nested MAIL command"
+    assert text(State.READY, Recipient) == "Need MAIL before RCPT"
     assert text(State.IN_MAIL, DataStart) == "Need RCPT before DATA"
     assert text(State.READY, DataStart) == "Need MAIL before DATA"
 

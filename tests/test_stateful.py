@@ -39,10 +39,10 @@ from hypothesis.stateful import (
 from smtpstate import (
     NEED_DATA,
     PAUSED,
-    ChunkReceived,
     Command,
     ConnectionClosed,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Extensions,
@@ -50,7 +50,7 @@ from smtpstate import (
     LocalProtocolError,
     MessageData,
     Options,
-    RcptTo,
+    Recipient,
     RemoteProtocolError,
     Reply,
     Reset,
@@ -71,7 +71,7 @@ LONG = 1500  # a body line well over the 1000-octet limit (RFC 5321 4.5.3.1.6)
 
 def answer(event: Event) -> Reply | None:
     """The application: accepts everything except recipients named ``bad``."""
-    if isinstance(event, RcptTo) and event.forward_path.local_part == "bad":
+    if isinstance(event, Recipient) and event.forward_path.local_part == "bad":
         return Reply(550, "No such user", "5.1.1")
     return default_answer(event)
 
@@ -356,7 +356,7 @@ class SmtpClientModel(RuleBasedStateMachine):
         assert len(commands) == len(codes) - (1 if self.dead and codes[-1:] == [421] else 0)
         # Nothing inside a body is a command: DataStart, MessageData*, EndOfMessage.
         # A BDAT chunk's octets come as MessageData just before the chunk's own
-        # event (ChunkReceived, or EndOfMessage for LAST); the message is the
+        # event (EndOfChunk, or EndOfMessage for LAST); the message is the
         # accepted chunks' octets, from the first chunk to LAST.
         bodies: list[bytes] = []
         inside: bytearray | None = None
@@ -380,7 +380,7 @@ class SmtpClientModel(RuleBasedStateMachine):
                 bodies.append(bytes(chunked))
                 chunked.clear()
                 chunk_open = False
-            elif isinstance(e, ChunkReceived):
+            elif isinstance(e, EndOfChunk):
                 chunk_open = False
             else:
                 assert not chunk_open, f"{e} inside a BDAT chunk"

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from smtpstate import (
-    CommandRejected,
     Event,
     Extensions,
+    RejectedCommand,
     RemoteProtocolError,
     Reply,
     State,
@@ -32,13 +32,13 @@ def run(data: bytes, **kwargs: object) -> tuple[object, list[Event], bytes]:
     return conn, events, out
 
 
-def attributes_of(line: bytes, xclient: bool = True) -> dict[str, str] | CommandRejected:
+def attributes_of(line: bytes, xclient: bool = True) -> dict[str, str] | RejectedCommand:
     verb = b"XCLIENT" if xclient else b"XFORWARD"
     _, events, _ = run(b"EHLO c\r\n" + verb + b" " + line + b"\r\n", xclient=True, xforward=True)
     event = events[-1]
     if isinstance(event, (XClient, XForward)):
         return dict(event.attributes)
-    assert isinstance(event, CommandRejected)
+    assert isinstance(event, RejectedCommand)
     return event
 
 
@@ -64,7 +64,7 @@ def test_trust_can_be_granted_per_connection() -> None:
 def test_untrusted_client_gets_550(verb: bytes) -> None:
     """A client that is not trusted gets 550 5.7.0 and nothing changes."""
     conn, events, out = run(b"EHLO c\r\n" + verb + b" NAME=x\r\n")
-    assert isinstance(events[-1], CommandRejected)
+    assert isinstance(events[-1], RejectedCommand)
     assert out.endswith(b"550 5.7.0 Insufficient authorization\r\n")
     assert conn.state is State.READY  # type: ignore[attr-defined]
 
@@ -116,7 +116,7 @@ def test_unknown_values_are_accepted(name: bytes, value: bytes) -> None:
 def test_addresses_are_ip_addresses(pair: bytes) -> None:
     """ADDR and DESTADDR hold an IPv4 address or an IPv6 address, which may
     carry the IPV6: prefix."""
-    assert not isinstance(attributes_of(pair), CommandRejected)
+    assert not isinstance(attributes_of(pair), RejectedCommand)
 
 
 BAD = [
@@ -147,7 +147,7 @@ def test_xclient_malformed_attribute_is_501(line: bytes) -> None:
     """Unknown names, bad xtext, addresses that are no IP address, ports over
     65535, empty values and control characters get 501 5.5.4."""
     rejected = attributes_of(line)
-    assert isinstance(rejected, CommandRejected)
+    assert isinstance(rejected, RejectedCommand)
     assert rejected.reply.code == 501
     assert rejected.reply.enhanced == "5.5.4"
 
@@ -156,7 +156,7 @@ def test_xclient_malformed_attribute_is_501(line: bytes) -> None:
 def test_xforward_malformed_attribute_is_501(line: bytes) -> None:
     """SOURCE is LOCAL or REMOTE; LOGIN and DESTPORT are XCLIENT's only."""
     rejected = attributes_of(line, xclient=False)
-    assert isinstance(rejected, CommandRejected)
+    assert isinstance(rejected, RejectedCommand)
     assert rejected.reply.code == 501
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from ._commands import parse_auth, reject
-from ._events import AuthChallenge, Authenticate, Command, CommandRejected, Refusal
+from ._events import Authentication, AuthenticationChallenge, Command, Refusal, RejectedCommand
 from ._extensions import Extensions
 from ._receivebuffer import LINE_TOO_LONG, _TooLong
 from ._replies import Reply
@@ -28,7 +28,7 @@ Step = tuple[Command, Mechanism | None]
 def start(argument: str, extensions: Extensions, tls_active: bool, hostname: str) -> Step:
     """``AUTH mechanism [initial-response]``."""
     parsed = parse_auth(argument)
-    if isinstance(parsed, CommandRejected):
+    if isinstance(parsed, RejectedCommand):
         return parsed, None
     name, initial = parsed
     mechanism_type = extensions.mechanisms.get(name)
@@ -80,11 +80,11 @@ def respond(mechanism: Mechanism, line: bytes | _TooLong) -> Step:
         ), None
 
 
-def _event(mechanism: Mechanism, result: bytes | Authenticate) -> Step:
+def _event(mechanism: Mechanism, result: bytes | Authentication) -> Step:
     """The credentials, or the next challenge as a 334 (RFC 4954 4)."""
-    if isinstance(result, Authenticate):
+    if isinstance(result, Authentication):
         return result, None
     challenge = base64.b64encode(result).decode("ascii")
-    return AuthChallenge(
+    return AuthenticationChallenge(
         mechanism=mechanism.name, challenge=result, reply=Reply(334, challenge)
     ), mechanism

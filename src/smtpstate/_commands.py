@@ -3,7 +3,7 @@
 This module knows the syntax only. Which commands are enabled, which are in
 sequence, and what the parameters mean is decided by the connection (with
 ``_state`` and ``_extensions``). A syntax error comes back as a
-``CommandRejected`` carrying the suggested reply.
+``RejectedCommand`` carrying the suggested reply.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from collections.abc import Callable
 from . import _abnf
 from ._events import (
     Command,
-    CommandRejected,
     DataStart,
     Expand,
     Hello,
     Help,
+    Mail,
     Mailbox,
-    MailFrom,
     Noop,
     Quit,
-    RcptTo,
+    Recipient,
     Refusal,
+    RejectedCommand,
     Reset,
     StartTLS,
     Verify,
@@ -69,16 +69,14 @@ _SIMPLE_MAIL = re.compile(f"(?i:FROM): *{_SIMPLE_ADDRESS}")
 _SIMPLE_RCPT = re.compile(f"(?i:TO): *{_SIMPLE_ADDRESS}")
 
 
-def reject(
-    command: str, code: int, enhanced: str, reason: str, refusal: Refusal
-) -> CommandRejected:
+def reject(verb: str, code: int, enhanced: str, reason: str, refusal: Refusal) -> RejectedCommand:
     """A refused command with its suggested reply and the code saying why."""
-    return CommandRejected(
-        command=command, reason=reason, reply=Reply(code, reason, enhanced), refusal=refusal
+    return RejectedCommand(
+        verb=verb, reason=reason, reply=Reply(code, reason, enhanced), refusal=refusal
     )
 
 
-def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
+def split_line(line: bytes) -> tuple[str, str] | RejectedCommand:
     """Cut a command line (without its CRLF) into an upper-cased verb and its
     argument, decoding strictly: ASCII, or UTF-8 (whether UTF-8 is allowed where
     it stands is checked later)."""
@@ -109,13 +107,13 @@ def split_line(line: bytes) -> tuple[str, str] | CommandRejected:
 
 
 def _verb_hint(line: bytes) -> str:
-    """The verb of a line refused before decoding, for CommandRejected.command."""
+    """The verb of a line refused before decoding, for RejectedCommand.verb."""
     verb = re.split(b"[ \r\n]", line, maxsplit=1)[0]
     return verb.decode("ascii").upper() if verb.isascii() else ""
 
 
 def parse_arguments(verb: str, argument: str) -> Command:
-    """The event for a known ``verb`` with ``argument``, or a CommandRejected."""
+    """The event for a known ``verb`` with ``argument``, or a RejectedCommand."""
     return _PARSERS[verb](verb, argument)
 
 
@@ -138,43 +136,43 @@ def _hello(verb: str, argument: str) -> Command:
 def _mail(verb: str, argument: str) -> Command:
     simple = _simple_path(verb, argument, _SIMPLE_MAIL.match(argument))
     if simple is not None:
-        return MailFrom(reverse_path=simple[0], params=simple[1])
+        return Mail(reverse_path=simple[0], params=simple[1])
     prefix = _FROM.match(argument)
     if prefix is None:
         return reject(verb, 501, "5.5.2", "Syntax: MAIL FROM:<address>", Refusal.SYNTAX)
     parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.7")
-    if isinstance(parsed, CommandRejected):
+    if isinstance(parsed, RejectedCommand):
         return parsed
     path, match, params = parsed
     if path == "<>":
-        return MailFrom(reverse_path=None, params=params)
+        return Mail(reverse_path=None, params=params)
     mailbox = _mailbox(verb, path, match, "5.1.7")
-    if isinstance(mailbox, CommandRejected):
+    if isinstance(mailbox, RejectedCommand):
         return mailbox
-    return MailFrom(reverse_path=mailbox, params=params)
+    return Mail(reverse_path=mailbox, params=params)
 
 
 def _rcpt(verb: str, argument: str) -> Command:
     simple = _simple_path(verb, argument, _SIMPLE_RCPT.match(argument))
     if simple is not None:
-        return RcptTo(forward_path=simple[0], params=simple[1])
+        return Recipient(forward_path=simple[0], params=simple[1])
     prefix = _TO.match(argument)
     if prefix is None:
         return reject(verb, 501, "5.5.2", "Syntax: RCPT TO:<address>", Refusal.SYNTAX)
     parsed = _path_and_params(verb, argument[prefix.end() :], "5.1.3")
-    if isinstance(parsed, CommandRejected):
+    if isinstance(parsed, RejectedCommand):
         return parsed
     path, match, params = parsed
     if _POSTMASTER.fullmatch(path):
         # RFC 5321 4.1.1.3: "<Postmaster>" without a domain is always accepted syntax.
-        return RcptTo(
+        return Recipient(
             forward_path=Mailbox(local_part=path[1:-1], domain="", text=path[1:-1]),
             params=params,
         )
     mailbox = _mailbox(verb, path, match, "5.1.3")
-    if isinstance(mailbox, CommandRejected):
+    if isinstance(mailbox, RejectedCommand):
         return mailbox
-    return RcptTo(forward_path=mailbox, params=params)
+    return Recipient(forward_path=mailbox, params=params)
 
 
 def _simple_path(
@@ -189,14 +187,14 @@ def _simple_path(
     if len(local) > MAX_LOCAL_PART or len(domain) > MAX_DOMAIN or len(text) + 2 > MAX_PATH:
         return None
     params = _parameters(verb, argument[simple.end() :])
-    if isinstance(params, CommandRejected):
+    if isinstance(params, RejectedCommand):
         return None
     return Mailbox(local_part=local, domain=domain, text=text), params
 
 
 def _path_and_params(
     verb: str, rest: str, enhanced: str
-) -> tuple[str, re.Match[str] | None, dict[str, str | None]] | CommandRejected:
+) -> tuple[str, re.Match[str] | None, dict[str, str | None]] | RejectedCommand:
     """Split ``<path> [SP params]`` and parse the parameters. A quoted local part
     may hold spaces and ">", so the path ends where the grammar says it does; the
     grammar's match comes back with the path (None when it did not match)."""
@@ -208,12 +206,12 @@ def _path_and_params(
     if params_text and not params_text.startswith(" "):
         return reject(verb, 501, enhanced, "Syntax error in mailbox address", Refusal.SYNTAX)
     params = _parameters(verb, params_text)
-    if isinstance(params, CommandRejected):
+    if isinstance(params, RejectedCommand):
         return params
     return path, match, params
 
 
-def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected:
+def _parameters(verb: str, text: str) -> dict[str, str | None] | RejectedCommand:
     """RFC 5321 4.1.2: Mail-parameters = esmtp-param *(SP esmtp-param),
     esmtp-param = esmtp-keyword ["=" esmtp-value]. Keywords are upper-cased."""
     params: dict[str, str | None] = {}
@@ -240,7 +238,7 @@ def _parameters(verb: str, text: str) -> dict[str, str | None] | CommandRejected
 
 def _mailbox(
     verb: str, path: str, match: re.Match[str] | None, enhanced: str
-) -> Mailbox | CommandRejected:
+) -> Mailbox | RejectedCommand:
     if match is None:
         return reject(verb, 501, enhanced, "Syntax error in mailbox address", Refusal.SYNTAX)
     local, domain = match["local"], match["domain"]
@@ -332,7 +330,7 @@ KNOWN_VERBS = frozenset(_PARSERS) | {"AUTH", "BDAT", "XCLIENT", "XFORWARD"}
 _BDAT = re.compile("([0-9]{1,20})(?: (LAST))?", re.IGNORECASE)
 
 
-def parse_bdat(argument: str) -> tuple[int, bool] | CommandRejected:
+def parse_bdat(argument: str) -> tuple[int, bool] | RejectedCommand:
     """The chunk size and whether it is the LAST one."""
     match = _BDAT.fullmatch(argument.strip(" "))
     if match is None:
@@ -350,7 +348,7 @@ _UNKNOWN_VALUES = ("[UNAVAILABLE]", "[TEMPUNAVAIL]")
 
 def parse_attributes(
     verb: str, argument: str, names: tuple[str, ...]
-) -> dict[str, str] | CommandRejected:
+) -> dict[str, str] | RejectedCommand:
     """``name=xtext`` pairs for XCLIENT/XFORWARD, names upper-cased, values
     decoded and checked: addresses are IP addresses, ports numbers."""
     attributes: dict[str, str] = {}
@@ -387,7 +385,7 @@ def _valid_attribute(name: str, value: str) -> bool:
     return bool(value)
 
 
-def parse_auth(argument: str) -> tuple[str, str | None] | CommandRejected:
+def parse_auth(argument: str) -> tuple[str, str | None] | RejectedCommand:
     """RFC 4954 4: ``AUTH mechanism [initial-response]``; the mechanism name
     upper-cased, the initial response still base64 (or "=")."""
     mechanism, _, initial = argument.strip(" ").partition(" ")

@@ -19,25 +19,25 @@ from ._commands import (
 from ._data import END, REPLY_OVERSIZED, DataReader
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._events import (
-    AuthChallenge,
-    Authenticate,
-    ChunkReceived,
+    Authentication,
+    AuthenticationChallenge,
     Command,
-    CommandRejected,
     ConnectionClosed,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Event,
     Expand,
     Hello,
     Help,
+    Mail,
     Mailbox,
-    MailFrom,
     MessageData,
     Noop,
     ProxyHeader,
     Quit,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     Reset,
     StartTLS,
     UnknownCommand,
@@ -51,7 +51,7 @@ from ._proxy import ProxyError, read_proxy_header
 from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
 from ._sasl import Mechanism
-from ._state import Greeting, Handshake, Outcome, ProxyReceived, State
+from ._state import EndOfProxyHeader, Greeting, Handshake, Outcome, State
 
 __all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
 
@@ -89,9 +89,9 @@ _TRANSACTION_STATES = frozenset({IN_MAIL, HAS_RCPT, IN_DATA, IN_BDAT})
 _IDLE_STATES = frozenset({READY, AWAIT_HELLO})  # no transaction
 _SESSION_REPLY_CODES = frozenset({421})  # accepted as an answer to anything
 # The commands whose replies may go without an enhanced code (see _is_hello).
-_HELLO_LIKE: frozenset[type[Command]] = frozenset({Hello, Greeting, CommandRejected, XClient})
+_HELLO_LIKE: frozenset[type[Command]] = frozenset({Hello, Greeting, RejectedCommand, XClient})
 # The commands that carry the engine's verdict on a body (see _check_verdict).
-_VERDICTS: frozenset[type[Command]] = frozenset({EndOfMessage, ChunkReceived})
+_VERDICTS: frozenset[type[Command]] = frozenset({EndOfMessage, EndOfChunk})
 
 REPLY_BAD_PROXY = Reply(421, "Bad PROXY protocol header, closing connection", "4.7.0")
 
@@ -111,7 +111,7 @@ class _Chunk:
 
     __slots__ = ("last", "refusal", "remaining", "size")
 
-    def __init__(self, size: int, last: bool, refusal: CommandRejected | None) -> None:
+    def __init__(self, size: int, last: bool, refusal: RejectedCommand | None) -> None:
         self.size = size
         self.remaining = size
         self.last = last
@@ -332,7 +332,7 @@ class ServerConnection:
                 raise RemoteProtocolError("closed before the PROXY header ended", REPLY_BAD_PROXY)
             return NEED_DATA
         self._proxy = header
-        self._state = _state.next_state(self._state, ProxyReceived, ACCEPT)
+        self._state = _state.next_state(self._state, EndOfProxyHeader, ACCEPT)
         self._awaiting = _GREETING
         return header
 
@@ -365,9 +365,7 @@ class ServerConnection:
                     recipients=tuple(self._recipient_list) if self._options.lmtp else (),
                 )
             )
-        return self._owe(
-            ChunkReceived(size=chunk.size, reply=REPLY_OVERSIZED if oversized else None)
-        )
+        return self._owe(EndOfChunk(size=chunk.size, reply=REPLY_OVERSIZED if oversized else None))
 
     def _next_command_event(self) -> Event | Sentinel:
         if self._chunk is not None:  # a BDAT line's octets come before the next command
@@ -431,7 +429,7 @@ class ServerConnection:
         """One command line to its event, through the checks of ``_rules.STEPS``
         that apply to its verb under this configuration, in their order."""
         split = split_line(line)
-        if isinstance(split, CommandRejected):
+        if isinstance(split, RejectedCommand):
             return split
         verb, argument = split
         plan = self._plan
@@ -443,7 +441,7 @@ class ServerConnection:
             if answer is not None:
                 return answer  # type: ignore[no-any-return]
         event = parse_arguments(verb, argument)
-        if type(event) is CommandRejected:
+        if type(event) is RejectedCommand:
             return event
         for check in plan.after[verb] if line.isascii() else plan.after_utf8[verb]:
             refusal = check(self, verb, event)
@@ -452,7 +450,7 @@ class ServerConnection:
         return event
 
     def _bdat_command(
-        self, argument: str, refusal: CommandRejected | None = None
+        self, argument: str, refusal: RejectedCommand | None = None
     ) -> Command | _Chunk:
         """BDAT size [LAST] (RFC 3030 2). Its octets follow at once, so they are
         read even when the command is refused: they are never taken as commands.
@@ -463,13 +461,13 @@ class ServerConnection:
         more ends the session with 552 5.3.4 before any of its octets is read.
         A count of up to 20 digits would otherwise hold the session for ever."""
         parsed = parse_bdat(argument)
-        if isinstance(parsed, CommandRejected):
+        if isinstance(parsed, RejectedCommand):
             return refusal or parsed
         size, last = parsed
         if refusal is None and not self._extensions.chunking:
             refusal = _rules.NOT_IMPLEMENTED.refuse("BDAT")
-        elif refusal is None and not _state.allowed(self._state, ChunkReceived):
-            refusal = _rules.out_of_sequence(self, "BDAT", ChunkReceived)
+        elif refusal is None and not _state.allowed(self._state, EndOfChunk):
+            refusal = _rules.out_of_sequence(self, "BDAT", EndOfChunk)
         limit = self._extensions.size
         if refusal is not None:
             discarded = size
@@ -512,7 +510,7 @@ class ServerConnection:
 
     def _check_verdict(self, command: Command, code: int) -> None:
         """A body that broke a rule cannot be accepted: part of it was not delivered."""
-        assert isinstance(command, (EndOfMessage, ChunkReceived))
+        assert isinstance(command, (EndOfMessage, EndOfChunk))
         if command.reply is not None:
             self._fail(f"{code} cannot accept a message that broke a rule: {command.reply}")
 
@@ -582,7 +580,7 @@ class ServerConnection:
 
     def _owe(self, event: Command) -> Command:
         kind = type(event)
-        if kind is CommandRejected or kind is UnknownCommand:
+        if kind is RejectedCommand or kind is UnknownCommand:
             self.rejected_count += 1
         elif isinstance(event, EndOfMessage):
             self._lmtp_replies_owed = len(event.recipients)
@@ -631,11 +629,11 @@ class ServerConnection:
         return Reply(221, f"{self.hostname} closing connection")
 
     def _default_suggested(
-        self, command: CommandRejected | UnknownCommand | AuthChallenge
+        self, command: RejectedCommand | UnknownCommand | AuthenticationChallenge
     ) -> Reply:
         return command.reply  # the engine's refusal, or the mechanism's next 334
 
-    def _default_chunk(self, command: ChunkReceived) -> Reply:
+    def _default_chunk(self, command: EndOfChunk) -> Reply:
         return command.reply or REPLY_DEFAULT_OK
 
     def _default_end(self, command: EndOfMessage) -> Reply:
@@ -706,22 +704,22 @@ class ServerConnection:
         if accepted:
             self._extended = command.extended
 
-    def _learn_mail(self, command: MailFrom, accepted: bool) -> None:
+    def _learn_mail(self, command: Mail, accepted: bool) -> None:
         # Both flags are False outside a transaction (see _apply): only
         # parameters can set them.
         if accepted and command.params:
             self._utf8_transaction = command.smtputf8
             self._binarymime = command.body == "BINARYMIME"
 
-    def _learn_rcpt(self, command: RcptTo, accepted: bool) -> None:
+    def _learn_rcpt(self, command: Recipient, accepted: bool) -> None:
         if accepted:
             self._recipients += 1
             self._recipient_list.append(command.forward_path)
         else:
             self._rejected_recipients += 1
 
-    def _learn_rejected(self, command: CommandRejected, accepted: bool) -> None:
-        if command.command == "RCPT":
+    def _learn_rejected(self, command: RejectedCommand, accepted: bool) -> None:
+        if command.verb == "RCPT":
             self._rejected_recipients += 1  # for the 554 to DATA: no RCPT was accepted
 
     def _learn_data(self, command: DataStart, accepted: bool) -> None:
@@ -752,7 +750,7 @@ class ServerConnection:
         self._extended = None
         self._authenticated = None
 
-    def _learn_auth(self, command: Authenticate, accepted: bool) -> None:
+    def _learn_auth(self, command: Authentication, accepted: bool) -> None:
         if accepted:
             self._authenticated = command.authorization_id or command.username
         else:
@@ -762,23 +760,23 @@ class ServerConnection:
 # What an answer to each kind of command teaches the session (the others teach nothing).
 _LEARN: dict[type[Command], Callable[[ServerConnection, Any, bool], None]] = {
     Hello: ServerConnection._learn_hello,
-    MailFrom: ServerConnection._learn_mail,
-    RcptTo: ServerConnection._learn_rcpt,
-    CommandRejected: ServerConnection._learn_rejected,
+    Mail: ServerConnection._learn_mail,
+    Recipient: ServerConnection._learn_rcpt,
+    RejectedCommand: ServerConnection._learn_rejected,
     DataStart: ServerConnection._learn_data,
     EndOfMessage: ServerConnection._learn_end,
     StartTLS: ServerConnection._learn_starttls,
     XClient: ServerConnection._learn_xclient,
     Handshake: ServerConnection._learn_handshake,
-    Authenticate: ServerConnection._learn_auth,
+    Authentication: ServerConnection._learn_auth,
 }
 
 # default_reply(): the conventional answers that are the same for every
 # connection (RFC 5321 4.2, 4.3.2; RFC 3463 for the enhanced codes)...
 REPLY_DEFAULT_OK = Reply(250, "OK")
 _DEFAULT_REPLIES: dict[type[Command], Reply] = {
-    MailFrom: Reply(250, "OK", "2.1.0"),
-    RcptTo: Reply(250, "OK", "2.1.5"),
+    Mail: Reply(250, "OK", "2.1.0"),
+    Recipient: Reply(250, "OK", "2.1.5"),
     DataStart: Reply(354, "Start mail input; end with <CRLF>.<CRLF>"),
     Reset: REPLY_DEFAULT_OK,
     Noop: REPLY_DEFAULT_OK,
@@ -789,7 +787,7 @@ _DEFAULT_REPLIES: dict[type[Command], Reply] = {
     StartTLS: Reply(220, "Ready to start TLS"),
     # RFC 4954 6: the engine cannot check credentials; only the application may
     # accept them, so the default refuses.
-    Authenticate: Reply(535, "Authentication credentials invalid", "5.7.8"),
+    Authentication: Reply(535, "Authentication credentials invalid", "5.7.8"),
 }
 # ... and those that depend on the connection or on the event.
 _DEFAULT_MAKERS: dict[type[Command], Callable[[ServerConnection, Any], Reply]] = {
@@ -797,14 +795,14 @@ _DEFAULT_MAKERS: dict[type[Command], Callable[[ServerConnection, Any], Reply]] =
     XClient: ServerConnection._default_greeting,
     Hello: ServerConnection._default_hello,
     Quit: ServerConnection._default_quit,
-    CommandRejected: ServerConnection._default_suggested,
+    RejectedCommand: ServerConnection._default_suggested,
     UnknownCommand: ServerConnection._default_suggested,
-    AuthChallenge: ServerConnection._default_suggested,
-    ChunkReceived: ServerConnection._default_chunk,
+    AuthenticationChallenge: ServerConnection._default_suggested,
+    EndOfChunk: ServerConnection._default_chunk,
     EndOfMessage: ServerConnection._default_end,
 }
 assert set(_DEFAULT_REPLIES) | set(_DEFAULT_MAKERS) == set(_state.ACCEPT_CODES) - {
-    _state.ProxyReceived,
+    _state.EndOfProxyHeader,
     Handshake,
 }
 
@@ -829,8 +827,8 @@ assert set(_READERS) == set(State)
 
 def _is_hello(command: Command, outcome: Outcome | None) -> bool:
     """RFC 2034 4: the greeting and replies to HELO/EHLO carry no enhanced code."""
-    if isinstance(command, CommandRejected):
-        return command.command in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
+    if isinstance(command, RejectedCommand):
+        return command.verb in ("HELO", "EHLO", "LHLO")  # LHLO: EHLO's LMTP form
     if type(command) is XClient:
         return outcome is ACCEPT  # XCLIENT's 220 is a greeting; a refusal is not
     return type(command) in (Hello, Greeting)
@@ -839,6 +837,6 @@ def _is_hello(command: Command, outcome: Outcome | None) -> bool:
 def _describe(command: Command) -> str:
     if isinstance(command, Greeting):
         return "the greeting"
-    if isinstance(command, CommandRejected):
+    if isinstance(command, RejectedCommand):
         return f"a rejected command ({command.reason})"
     return type(command).__name__

@@ -7,7 +7,7 @@ Two kinds of fault end up as exceptions (see docs/api.md, "Error model"):
 * ``RemoteProtocolError``: the client did something that ends the session. It carries
   the reply the application should send before closing.
 
-Every client mistake that SMTP recovers from is an event instead (``CommandRejected``).
+Every client mistake that SMTP recovers from is an event instead (``RejectedCommand``).
 """
 
 from __future__ import annotations

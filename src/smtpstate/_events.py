@@ -17,26 +17,26 @@ from ._abnf import decode_orcpt, decode_xtext
 from ._replies import Reply
 
 __all__ = [
-    "AuthChallenge",
-    "Authenticate",
-    "ChunkReceived",
+    "Authentication",
+    "AuthenticationChallenge",
     "Command",
-    "CommandRejected",
     "ConnectionClosed",
     "DataStart",
+    "EndOfChunk",
     "EndOfMessage",
     "Event",
     "Expand",
     "Hello",
     "Help",
-    "MailFrom",
+    "Mail",
     "Mailbox",
     "MessageData",
     "Noop",
     "ProxyHeader",
     "Quit",
-    "RcptTo",
+    "Recipient",
     "Refusal",
+    "RejectedCommand",
     "Reset",
     "StartTLS",
     "UnknownCommand",
@@ -94,7 +94,7 @@ class Hello(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MailFrom(Command):
+class Mail(Command):
     """MAIL FROM. ``reverse_path`` is None for the null path ``<>``.
 
     ``params`` maps upper-cased ESMTP keywords to their values (None for a keyword
@@ -155,7 +155,7 @@ class MailFrom(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RcptTo(Command):
+class Recipient(Command):
     """RCPT TO. Accepting it with 250 or 251 adds a recipient."""
 
     forward_path: Mailbox
@@ -225,7 +225,7 @@ class EndOfMessage(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ChunkReceived(Command):
+class EndOfChunk(Command):
     """A BDAT chunk that is not the last one has arrived (RFC 3030 2); its
     octets came as MessageData. Answer 250, or a 4xx/5xx that fails the
     transaction. ``reply`` is set when the chunk broke the SIZE limit; the
@@ -280,7 +280,7 @@ class StartTLS(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AuthChallenge(Command):
+class AuthenticationChallenge(Command):
     """The SASL mechanism needs another response from the client (RFC 4954 4).
 
     ``reply`` is the 334 with the base64 challenge; send it (or a 4xx/5xx to
@@ -294,7 +294,7 @@ class AuthChallenge(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Authenticate(Command):
+class Authentication(Command):
     """The client finished a SASL exchange: check the credentials and answer
     235 (authenticated), or 535 (bad credentials), 454, 534...
 
@@ -364,7 +364,7 @@ class ProxyHeader(Event):
 
 class Refusal(str, enum.Enum):
     """Why the engine refused a command: a stable code for the application to
-    match instead of the reply text (``CommandRejected.refusal``).
+    match instead of the reply text (``RejectedCommand.refusal``).
 
     docs/api.md lists the reply each one suggests; the precedence table in
     docs/state-diagram.md says which check gives which code, in which order.
@@ -410,15 +410,15 @@ class UnknownCommand(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CommandRejected(Command):
+class RejectedCommand(Command):
     """A command the connection refused by itself (syntax, sequence, limits).
 
     Answer with ``reply`` or another 4xx/5xx; the state does not change.
-    ``command`` is the upper-cased verb (empty when the line had none),
+    ``verb`` is the upper-cased verb (empty when the line had none),
     ``reason`` the reply's text and ``refusal`` the stable code for it.
     """
 
-    command: str
+    verb: str
     reason: str
     reply: Reply
     refusal: Refusal

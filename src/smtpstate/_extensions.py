@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ._abnf import ESMTP_KEYWORD, ORCPT, XTEXT, decode_xtext
 from ._commands import reject
-from ._events import CommandRejected, Refusal
+from ._events import Refusal, RejectedCommand
 from ._sasl import BUILT_IN, MECHANISM_NAME, Mechanism
 
 __all__ = ["Extensions"]
@@ -169,7 +169,7 @@ class Extensions:
 
     def check_mail_params(
         self, params: Mapping[str, str | None], tls_active: bool = False
-    ) -> CommandRejected | None:
+    ) -> RejectedCommand | None:
         """Refuse a MAIL parameter that no enabled extension defines (555,
         RFC 5321 4.1.1.11) or whose value is wrong (501), and a declared SIZE
         over the limit (552, RFC 1870 6.1)."""
@@ -266,7 +266,7 @@ class Extensions:
                 )
         return None
 
-    def check_rcpt_params(self, params: Mapping[str, str | None]) -> CommandRejected | None:
+    def check_rcpt_params(self, params: Mapping[str, str | None]) -> RejectedCommand | None:
         """RCPT parameters: DSN's NOTIFY and ORCPT (RFC 3461 4.1, 4.2) and the
         application's own; any other gets 555."""
         for keyword, value in params.items():
@@ -290,7 +290,7 @@ class Extensions:
                 # RFC 3461 4.2: addr-type ";" xtext (RFC 6533 3: UTF-8 too under
                 # SMTPUTF8). Only this syntax is checked: what the address
                 # decodes to is DSN information, never a reason to refuse the
-                # recipient (5.1 (b)); RcptTo.orcpt says whether it is usable.
+                # recipient (5.1 (b)); Recipient.orcpt says whether it is usable.
                 if value is None or not ORCPT.fullmatch(value):
                     return reject(
                         "RCPT",

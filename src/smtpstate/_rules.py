@@ -3,7 +3,7 @@ the engine's checks, in the order it makes them. The rest of the state
 machine's rules (``_state.py`` holds the transition table).
 
 ``STEPS`` is the ordered list. A command line goes through it from the top,
-and the first step that gives an answer decides: a refusal (``CommandRejected``
+and the first step that gives an answer decides: a refusal (``RejectedCommand``
 with a ``Refusal`` code and a suggested reply), an ``UnknownCommand``, the
 event itself (AUTH, XCLIENT, XFORWARD, BDAT), or the end of the session
 (``RemoteProtocolError``). Each step names the verbs it concerns and, when it
@@ -40,19 +40,19 @@ from ._commands import (
 )
 from ._errors import RemoteProtocolError
 from ._events import (
-    AuthChallenge,
-    ChunkReceived,
+    AuthenticationChallenge,
     Command,
-    CommandRejected,
     DataStart,
+    EndOfChunk,
     Expand,
     Hello,
     Help,
-    MailFrom,
+    Mail,
     Noop,
     Quit,
-    RcptTo,
+    Recipient,
     Refusal,
+    RejectedCommand,
     Reset,
     StartTLS,
     UnknownCommand,
@@ -83,11 +83,11 @@ VERB_EVENTS: dict[str, type[Command]] = {
     "HELO": Hello,
     "EHLO": Hello,
     "LHLO": Hello,  # LMTP's EHLO (RFC 2033 4.1), known only under Options(lmtp=True)
-    "BDAT": ChunkReceived,  # or EndOfMessage for BDAT LAST: same states
+    "BDAT": EndOfChunk,  # or EndOfMessage for BDAT LAST: same states
     "XCLIENT": XClient,
     "XFORWARD": XForward,
-    "MAIL": MailFrom,
-    "RCPT": RcptTo,
+    "MAIL": Mail,
+    "RCPT": Recipient,
     "DATA": DataStart,
     "RSET": Reset,
     "NOOP": Noop,
@@ -96,7 +96,7 @@ VERB_EVENTS: dict[str, type[Command]] = {
     "EXPN": Expand,
     "HELP": Help,
     "STARTTLS": StartTLS,
-    "AUTH": AuthChallenge,  # or Authenticate: both are in sequence in the same states
+    "AUTH": AuthenticationChallenge,  # or Authentication: both are in sequence in the same states
 }
 assert set(VERB_EVENTS) == KNOWN_VERBS
 
@@ -142,12 +142,12 @@ class Rule:
     rfc: str
     text: str  # the reply text (or a description of it)
 
-    def refuse(self, verb: str, text: str | None = None) -> CommandRejected:
+    def refuse(self, verb: str, text: str | None = None) -> RejectedCommand:
         """The refusal of ``verb`` by this rule (with another ``text`` if given)."""
         text = self.text if text is None else text
         assert self.refusal is not None
-        return CommandRejected(
-            command=verb,
+        return RejectedCommand(
+            verb=verb,
             reason=text,
             reply=Reply(self.code, text, self.enhanced),
             refusal=self.refusal,
@@ -517,7 +517,7 @@ def in_sequence(conn: ServerConnection, verb: str, argument: str) -> Command:
 
 def out_of_sequence(
     conn: ServerConnection, verb: str, command_type: type[Command]
-) -> CommandRejected:
+) -> RejectedCommand:
     state = conn._state
     if state is AWAIT_HELLO:
         return NEED_HELLO.refuse(verb)
@@ -539,7 +539,11 @@ def auth(conn: ServerConnection, verb: str, argument: str) -> Command:
     event, conn._mechanism = _auth.start(
         argument, conn._extensions, conn._tls_active, conn._hostname
     )
-    if conn._options.strict_pipelining and len(conn._buffer) and type(event) is AuthChallenge:
+    if (
+        conn._options.strict_pipelining
+        and len(conn._buffer)
+        and type(event) is AuthenticationChallenge
+    ):
         # RFC 4954 4: AUTH ends a group unless it completes in one round trip.
         raise RemoteProtocolError("input sent ahead of a 334 challenge", REPLY_EARLY_INPUT)
     return event
@@ -549,7 +553,7 @@ def attributes(conn: ServerConnection, verb: str, argument: str) -> Command:
     """XCLIENT and XFORWARD name=value pairs."""
     names = XCLIENT_ATTRIBUTES if verb == "XCLIENT" else XFORWARD_ATTRIBUTES
     parsed = parse_attributes(verb, argument, names)
-    if isinstance(parsed, CommandRejected):
+    if isinstance(parsed, RejectedCommand):
         return parsed
     if verb == "XCLIENT":
         return XClient(attributes=parsed)
@@ -564,7 +568,7 @@ def auth_required(conn: ServerConnection, verb: str, argument: str) -> Command |
 # variants run instead for a line that is not ASCII.
 
 
-def mail_params(conn: ServerConnection, verb: str, event: MailFrom) -> CommandRejected | None:
+def mail_params(conn: ServerConnection, verb: str, event: Mail) -> RejectedCommand | None:
     if event.params:
         if not conn._extended:
             return PARAMS_NEED_EHLO.refuse(verb)
@@ -572,11 +576,11 @@ def mail_params(conn: ServerConnection, verb: str, event: MailFrom) -> CommandRe
     return None
 
 
-def mail_utf8(conn: ServerConnection, verb: str, event: MailFrom) -> CommandRejected | None:
+def mail_utf8(conn: ServerConnection, verb: str, event: Mail) -> RejectedCommand | None:
     return mail_params(conn, verb, event) or (None if event.smtputf8 else SENDER_UTF8.refuse(verb))
 
 
-def rcpt_params(conn: ServerConnection, verb: str, event: RcptTo) -> CommandRejected | None:
+def rcpt_params(conn: ServerConnection, verb: str, event: Recipient) -> RejectedCommand | None:
     if event.params:
         if not conn._extended:
             return PARAMS_NEED_EHLO.refuse(verb, "RCPT parameters need EHLO")
@@ -584,23 +588,23 @@ def rcpt_params(conn: ServerConnection, verb: str, event: RcptTo) -> CommandReje
     return None
 
 
-def rcpt_utf8(conn: ServerConnection, verb: str, event: RcptTo) -> CommandRejected | None:
+def rcpt_utf8(conn: ServerConnection, verb: str, event: Recipient) -> RejectedCommand | None:
     return rcpt_params(conn, verb, event) or (
         None if conn._utf8_transaction else RECIPIENT_UTF8.refuse(verb)
     )
 
 
-def recipient_limit(conn: ServerConnection, verb: str, event: RcptTo) -> CommandRejected | None:
+def recipient_limit(conn: ServerConnection, verb: str, event: Recipient) -> RejectedCommand | None:
     if conn._recipients >= conn._options.max_recipients:
         return TOO_MANY_RECIPIENTS.refuse(verb)
     return None
 
 
-def binarymime_data(conn: ServerConnection, verb: str, event: DataStart) -> CommandRejected | None:
+def binarymime_data(conn: ServerConnection, verb: str, event: DataStart) -> RejectedCommand | None:
     return BINARYMIME_DATA.refuse(verb) if conn._binarymime else None
 
 
-def text_utf8(conn: ServerConnection, verb: str, event: Command) -> CommandRejected | None:
+def text_utf8(conn: ServerConnection, verb: str, event: Command) -> RejectedCommand | None:
     return TEXT_UTF8.refuse(verb)  # in the plan only when SMTPUTF8 is not offered
 
 

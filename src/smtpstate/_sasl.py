@@ -2,7 +2,7 @@
 (RFC 4616), LOGIN and CRAM-MD5 (RFC 2195), and the base class for adding others.
 
 A mechanism turns the client's decoded responses into either the next challenge
-(bytes, sent as ``334 base64``) or the finished credentials (an ``Authenticate``
+(bytes, sent as ``334 base64``) or the finished credentials (an ``Authentication``
 event for the application to check). It never decides whether the credentials
 are good: that is the application's policy.
 """
@@ -16,7 +16,7 @@ import re
 import secrets
 from typing import ClassVar
 
-from ._events import Authenticate
+from ._events import Authentication
 
 __all__ = ["MECHANISM_NAME", "CramMD5", "Login", "Mechanism", "Plain", "SaslError", "decode_base64"]
 
@@ -58,7 +58,7 @@ class Mechanism(abc.ABC):
     Subclass it to add a mechanism (XOAUTH2, SCRAM...) and list the class in
     ``Extensions(auth=...)``. ``start`` gets the initial response (None when the
     client sent none), ``step`` each later response; both return the next
-    challenge as bytes or the finished ``Authenticate`` event, or raise
+    challenge as bytes or the finished ``Authentication`` event, or raise
     ``SaslError`` for a malformed response.
     """
 
@@ -74,11 +74,11 @@ class Mechanism(abc.ABC):
         self.hostname = hostname
 
     @abc.abstractmethod
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         """Begin the exchange."""
 
     @abc.abstractmethod
-    def step(self, response: bytes) -> bytes | Authenticate:
+    def step(self, response: bytes) -> bytes | Authentication:
         """Take the client's answer to the last challenge."""
 
 
@@ -101,19 +101,19 @@ class Plain(Mechanism):
     name = "PLAIN"
     plaintext = True
 
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         if initial_response is None:
             return b""  # RFC 4954 4: an empty challenge, "334 "
         return self.step(initial_response)
 
-    def step(self, response: bytes) -> bytes | Authenticate:
+    def step(self, response: bytes) -> bytes | Authentication:
         fields = response.split(b"\0")
         if len(fields) != 3:
             raise SaslError("PLAIN needs authzid NUL authcid NUL password")
         authzid, authcid, password = fields
         if not authcid or not password:
             raise SaslError("PLAIN needs a user name and a password")
-        return Authenticate(
+        return Authentication(
             mechanism=self.name,
             authorization_id=_text(authzid, "authorization identity"),
             username=_text(authcid, "user name"),
@@ -132,12 +132,12 @@ class Login(Mechanism):
         super().__init__(hostname)
         self._username: str | None = None
 
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         if initial_response is None:
             return b"Username:"
         return self.step(initial_response)
 
-    def step(self, response: bytes) -> bytes | Authenticate:
+    def step(self, response: bytes) -> bytes | Authentication:
         if self._username is None:
             if not response:
                 raise SaslError("LOGIN needs a user name")
@@ -145,7 +145,7 @@ class Login(Mechanism):
             return b"Password:"
         if not response:
             raise SaslError("LOGIN needs a password")
-        return Authenticate(
+        return Authentication(
             mechanism=self.name,
             username=self._username,
             password=_text(response, "password", identity=False),
@@ -164,14 +164,14 @@ class CramMD5(Mechanism):
         # A msg-id-like string that is never repeated (RFC 2195 2).
         self.challenge = f"<{secrets.token_hex(16)}@{hostname}>".encode()
 
-    def start(self, initial_response: bytes | None) -> bytes | Authenticate:
+    def start(self, initial_response: bytes | None) -> bytes | Authentication:
         return self.challenge
 
-    def step(self, response: bytes) -> bytes | Authenticate:
+    def step(self, response: bytes) -> bytes | Authentication:
         username, _, digest = response.rpartition(b" ")
         if not username or not _HEX_DIGEST.fullmatch(digest.decode("ascii", "replace")):
             raise SaslError("CRAM-MD5 needs a user name and a hex digest")
-        return Authenticate(
+        return Authentication(
             mechanism=self.name,
             username=_text(username, "user name"),
             challenge=self.challenge,

@@ -19,20 +19,20 @@ from __future__ import annotations
 import enum
 
 from ._events import (
-    AuthChallenge,
-    Authenticate,
-    ChunkReceived,
+    Authentication,
+    AuthenticationChallenge,
     Command,
-    CommandRejected,
     DataStart,
+    EndOfChunk,
     EndOfMessage,
     Expand,
     Hello,
     Help,
-    MailFrom,
+    Mail,
     Noop,
     Quit,
-    RcptTo,
+    Recipient,
+    RejectedCommand,
     Reset,
     StartTLS,
     UnknownCommand,
@@ -79,7 +79,7 @@ class Greeting(Command):
     __slots__ = ()
 
 
-class ProxyReceived(Command):
+class EndOfProxyHeader(Command):
     """Stands for the PROXY header in the table: the greeting is owed after it."""
 
     __slots__ = ()
@@ -101,25 +101,25 @@ _SESSION = (S.AWAIT_HELLO, S.READY, S.IN_MAIL, S.HAS_RCPT, S.IN_BDAT)
 
 TRANSITIONS: dict[tuple[State, type[Command], Outcome], State] = {
     # PROXY protocol: the header comes before the greeting.
-    (S.PROXY_HEADER, ProxyReceived, A): S.CONNECTED,
+    (S.PROXY_HEADER, EndOfProxyHeader, A): S.CONNECTED,
     # Connection opening (RFC 5321 3.1): 220 greets, 554 refuses all but QUIT.
     (S.CONNECTED, Greeting, A): S.AWAIT_HELLO,
     (S.CONNECTED, Greeting, R): S.REFUSED,
     (S.REFUSED, Quit, A): S.CLOSED,
     # Mail transaction (RFC 5321 3.3).
-    (S.READY, MailFrom, A): S.IN_MAIL,
-    (S.IN_MAIL, RcptTo, A): S.HAS_RCPT,
-    (S.HAS_RCPT, RcptTo, A): S.HAS_RCPT,
+    (S.READY, Mail, A): S.IN_MAIL,
+    (S.IN_MAIL, Recipient, A): S.HAS_RCPT,
+    (S.HAS_RCPT, Recipient, A): S.HAS_RCPT,
     (S.HAS_RCPT, DataStart, A): S.IN_DATA,
     # The transaction ends with the body's reply, whatever it is (RFC 5321 4.1.1.4).
     (S.IN_DATA, EndOfMessage, A): S.READY,
     (S.IN_DATA, EndOfMessage, R): S.READY,
     # CHUNKING (RFC 3030 2): each BDAT chunk is answered; a failed chunk fails
     # the transaction; BDAT LAST ends the message like CRLF.CRLF.
-    (S.HAS_RCPT, ChunkReceived, A): S.IN_BDAT,
-    (S.HAS_RCPT, ChunkReceived, R): S.READY,
-    (S.IN_BDAT, ChunkReceived, A): S.IN_BDAT,
-    (S.IN_BDAT, ChunkReceived, R): S.READY,
+    (S.HAS_RCPT, EndOfChunk, A): S.IN_BDAT,
+    (S.HAS_RCPT, EndOfChunk, R): S.READY,
+    (S.IN_BDAT, EndOfChunk, A): S.IN_BDAT,
+    (S.IN_BDAT, EndOfChunk, R): S.READY,
     (S.HAS_RCPT, EndOfMessage, A): S.READY,
     (S.HAS_RCPT, EndOfMessage, R): S.READY,
     (S.IN_BDAT, EndOfMessage, A): S.READY,
@@ -134,13 +134,13 @@ TRANSITIONS: dict[tuple[State, type[Command], Outcome], State] = {
     (S.TLS_PENDING, Handshake, A): S.AWAIT_HELLO,
     # AUTH (RFC 4954 4): outside a transaction, after EHLO. A 334 enters the
     # exchange; its end (235, a failure, "*", a bad line) comes back to READY.
-    (S.READY, AuthChallenge, A): S.AUTH_EXCHANGE,
-    (S.READY, Authenticate, A): S.READY,
-    (S.AUTH_EXCHANGE, AuthChallenge, A): S.AUTH_EXCHANGE,
-    (S.AUTH_EXCHANGE, AuthChallenge, R): S.READY,
-    (S.AUTH_EXCHANGE, Authenticate, A): S.READY,
-    (S.AUTH_EXCHANGE, Authenticate, R): S.READY,
-    (S.AUTH_EXCHANGE, CommandRejected, R): S.READY,
+    (S.READY, AuthenticationChallenge, A): S.AUTH_EXCHANGE,
+    (S.READY, Authentication, A): S.READY,
+    (S.AUTH_EXCHANGE, AuthenticationChallenge, A): S.AUTH_EXCHANGE,
+    (S.AUTH_EXCHANGE, AuthenticationChallenge, R): S.READY,
+    (S.AUTH_EXCHANGE, Authentication, A): S.READY,
+    (S.AUTH_EXCHANGE, Authentication, R): S.READY,
+    (S.AUTH_EXCHANGE, RejectedCommand, R): S.READY,
 }
 for _state in _SESSION:
     # HELO/EHLO clears the transaction (RFC 5321 4.1.4); RSET does too, but
@@ -156,8 +156,8 @@ del _state, _command
 ACCEPT_CODES: dict[type[Command], frozenset[int]] = {
     Greeting: frozenset({220}),
     Hello: frozenset({250}),
-    MailFrom: frozenset({250}),
-    RcptTo: frozenset({250, 251}),
+    Mail: frozenset({250}),
+    Recipient: frozenset({250, 251}),
     DataStart: frozenset({354}),
     EndOfMessage: frozenset({250}),
     Reset: frozenset({250}),
@@ -167,15 +167,15 @@ ACCEPT_CODES: dict[type[Command], frozenset[int]] = {
     Expand: frozenset({250, 252}),
     Help: frozenset({211, 214}),
     StartTLS: frozenset({220}),
-    ChunkReceived: frozenset({250}),
+    EndOfChunk: frozenset({250}),
     XClient: frozenset({220}),
     XForward: frozenset({250}),
-    ProxyReceived: frozenset(),
-    AuthChallenge: frozenset({334}),
-    Authenticate: frozenset({235}),
+    EndOfProxyHeader: frozenset(),
+    AuthenticationChallenge: frozenset({334}),
+    Authentication: frozenset({235}),
     Handshake: frozenset(),
     UnknownCommand: frozenset(),
-    CommandRejected: frozenset(),
+    RejectedCommand: frozenset(),
 }
 
 # RFC 5321 4.1.1.5, 4.1.1.9, 4.1.1.10: RSET, NOOP and QUIT always succeed (a 421
@@ -209,19 +209,19 @@ def sequence_error(state: State, command: type[Command]) -> str:
     """The text of the 503 for ``command`` out of sequence in ``state``."""
     if state is State.AWAIT_HELLO:
         return "Send HELO or EHLO first"
-    if command is ChunkReceived and state is State.READY:
+    if command is EndOfChunk and state is State.READY:
         return "Need MAIL before BDAT"
-    if command is ChunkReceived and state is State.IN_MAIL:
+    if command is EndOfChunk and state is State.IN_MAIL:
         return "Need RCPT before BDAT"
-    if state is State.IN_BDAT and command in (DataStart, RcptTo):
+    if state is State.IN_BDAT and command in (DataStart, Recipient):
         # RFC 3030 2: DATA and BDAT cannot be mixed in one transaction.
         return "Not permitted after BDAT in one transaction"
-    if command in (StartTLS, AuthChallenge, XClient, XForward):
+    if command in (StartTLS, AuthenticationChallenge, XClient, XForward):
         # RFC 4954 4: AUTH is not permitted during a mail transaction (503).
         return "Not permitted during a mail transaction"
-    if command is MailFrom:
+    if command is Mail:
         return "Nested MAIL command"
-    if command is RcptTo:
+    if command is Recipient:
         return "Need MAIL before RCPT"
     if state is State.IN_MAIL:
         return "Need RCPT before DATA"

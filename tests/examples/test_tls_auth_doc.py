@@ -28,7 +28,7 @@ def test_links_resolve() -> None:
 
 def answer(conn: smtpstate.ServerConnection, data: bytes) -> list[object]:
     """Feed ``data``; accept AUTH credentials with 235, answer the rest with the
-    connection's default (STARTTLS 220, AuthChallenge its 334, EHLO 250)."""
+    connection's default (STARTTLS 220, AuthenticationChallenge its 334, EHLO 250)."""
     conn.receive_data(data)
     events: list[object] = []
     while True:
@@ -36,7 +36,7 @@ def answer(conn: smtpstate.ServerConnection, data: bytes) -> list[object]:
         if event is smtpstate.NEED_DATA or event is smtpstate.PAUSED:
             return events
         events.append(event)
-        if isinstance(event, smtpstate.Authenticate):
+        if isinstance(event, smtpstate.Authentication):
             conn.send(smtpstate.Reply(235, "ok", "2.7.0"))
         else:
             conn.send(conn.default_reply())
@@ -49,8 +49,8 @@ def test_authenticate_example() -> None:
     check = namespace["authenticate"]
     assert callable(check)
 
-    def plain(user: str, password: str, authzid: str = "") -> smtpstate.Authenticate:
-        return smtpstate.Authenticate(
+    def plain(user: str, password: str, authzid: str = "") -> smtpstate.Authentication:
+        return smtpstate.Authentication(
             mechanism="PLAIN", username=user, password=password, authorization_id=authzid
         )
 
@@ -75,7 +75,7 @@ def test_xoauth2_example() -> None:
     token = base64.b64encode(b"user=alice@c.test\x01auth=Bearer ya29.token\x01\x01")
     events = answer(conn, b"EHLO c.test\r\nAUTH XOAUTH2 " + token + b"\r\n")
     done = events[-1]
-    assert isinstance(done, smtpstate.Authenticate)
+    assert isinstance(done, smtpstate.Authentication)
     assert (done.mechanism, done.username) == ("XOAUTH2", "alice@c.test")
     assert done.extra == {"token": "ya29.token"}
     assert conn.authenticated == "alice@c.test"
@@ -85,12 +85,12 @@ def test_xoauth2_example() -> None:
     answer(conn, b"EHLO c.test\r\nSTARTTLS\r\n")
     conn.tls_established()
     events = answer(conn, b"EHLO c.test\r\nAUTH XOAUTH2\r\n" + token + b"\r\n")
-    assert isinstance(events[1], smtpstate.AuthChallenge)
-    assert isinstance(events[2], smtpstate.Authenticate)
+    assert isinstance(events[1], smtpstate.AuthenticationChallenge)
+    assert isinstance(events[2], smtpstate.Authentication)
     # Held back before TLS, like PLAIN.
     conn = smtpstate.ServerConnection("mx.test", extensions)
     conn.send(smtpstate.Reply(220, "mx.test ESMTP"))
     events = answer(conn, b"EHLO c.test\r\nAUTH XOAUTH2 " + token + b"\r\n")
     refused = events[-1]
-    assert isinstance(refused, smtpstate.CommandRejected)
+    assert isinstance(refused, smtpstate.RejectedCommand)
     assert refused.reply.code == 538
