@@ -31,7 +31,6 @@ from ._events import (
     Hello,
     Help,
     Mail,
-    Mailbox,
     MessageData,
     Noop,
     ProxyHeader,
@@ -51,6 +50,7 @@ from ._proxy import ProxyError, read_proxy_header
 from ._receivebuffer import LINE_TOO_LONG, ReceiveBuffer
 from ._replies import Reply
 from ._sasl import Mechanism
+from ._session import Session, Transaction
 from ._state import EndOfProxyHeader, Greeting, Handshake, Outcome, State
 
 __all__ = ["NEED_DATA", "PAUSED", "Sentinel", "ServerConnection"]
@@ -130,33 +130,25 @@ class ServerConnection:
     # every command; slots make both cheaper. Subclass to add attributes.
     __slots__ = (
         "__weakref__",
-        "_authenticated",
         "_awaiting",
-        "_bdat_size",
-        "_binarymime",
         "_buffer",
         "_chunk",
         "_closed_event",
         "_data_reader",
         "_eof",
-        "_extended",
         "_extensions",
         "_final_reply_sent",
         "_hostname",
         "_input",
-        "_lmtp_replies_owed",
         "_longest_line",
         "_mechanism",
         "_options",
         "_plan",
         "_proxy",
-        "_recipient_list",
-        "_recipients",
-        "_rejected_recipients",
         "_remote_error",
+        "_session",
         "_state",
-        "_tls_active",
-        "_utf8_transaction",
+        "_transaction",
         "rejected_count",
         "xclient",
         "xforward",
@@ -189,10 +181,8 @@ class ServerConnection:
         proxy_protocol = options.proxy_protocol
         self._state = PROXY_HEADER if proxy_protocol else CONNECTED
         self._awaiting: Command | None = None if proxy_protocol else _GREETING
-        self._proxy: ProxyHeader | None = None
+        self._proxy: ProxyHeader | None = None  # the connection's: no session restart forgets it
         self._chunk: _Chunk | None = None
-        self._bdat_size = 0
-        self._lmtp_replies_owed = 0
         self._buffer = ReceiveBuffer()
         self._input = self._buffer.data  # the same bytearray: receive_data appends here
         self._eof = False
@@ -200,19 +190,13 @@ class ServerConnection:
         self._closed_event: ConnectionClosed | None = None
         self._remote_error: RemoteProtocolError | None = None
         self._final_reply_sent = False
-        # What the session has learnt (RFC 5321 4.1.4: HELO/EHLO and RSET clear
-        # the transaction part).
+        self._mechanism: Mechanism | None = None  # the SASL exchange under way
+        # What the session has learnt, and the mail transaction (None outside
+        # one): each replaced whole, never cleared field by field (_session.py).
         # RFC 8314 3: on a port with implicit TLS (465) the session is under TLS
         # from its first octet: no STARTTLS, and plaintext mechanisms may run.
-        self._tls_active = options.implicit_tls
-        self._authenticated: str | None = None
-        self._mechanism: Mechanism | None = None  # the SASL exchange under way
-        self._extended: bool | None = None  # None before HELO/EHLO
-        self._utf8_transaction = False
-        self._recipients = 0
-        self._recipient_list: list[Mailbox] = []
-        self._rejected_recipients = 0
-        self._binarymime = False
+        self._session = Session(options.implicit_tls)
+        self._transaction: Transaction | None = None
 
     # -- public state -------------------------------------------------------
 
@@ -253,18 +237,19 @@ class ServerConnection:
     @property
     def tls_active(self) -> bool:
         """Whether ``tls_established()`` was called: the session runs over TLS."""
-        return self._tls_active
+        return self._session.tls_active
 
     @property
     def authenticated(self) -> str | None:
         """The identity AUTH established (authorization identity, else the
         user name), or None."""
-        return self._authenticated
+        return self._session.authenticated
 
     @property
     def recipients(self) -> int:
         """Recipients accepted in the current transaction."""
-        return self._recipients
+        transaction = self._transaction
+        return len(transaction.recipients) if transaction is not None else 0
 
     # -- receiving ------------------------------------------------------------
 
@@ -340,6 +325,9 @@ class ServerConnection:
         """The octets of a BDAT chunk (binary, exactly as counted), then the
         event that answers it (RFC 3030 2)."""
         data = self._buffer.data
+        # None for a chunk refused outside a transaction; an accepted chunk is
+        # in sequence, so inside one.
+        transaction = self._transaction
         while chunk.remaining:
             if not data:
                 return self._client_closed() if self._eof else NEED_DATA
@@ -348,21 +336,26 @@ class ServerConnection:
             del data[:take]
             chunk.remaining -= take
             if chunk.refusal is None:
-                room = self._extensions.size - self._bdat_size if self._extensions.size else take
-                self._bdat_size += take
+                assert transaction is not None
+                size = self._extensions.size
+                room = size - transaction.bdat_size if size else take
+                transaction.bdat_size += take
                 if room > 0:
                     return MessageData(data=piece[:room])
         self._chunk = None
         if chunk.refusal is not None:
             return self._owe(chunk.refusal)
-        oversized = bool(self._extensions.size) and self._bdat_size > (self._extensions.size or 0)
+        assert transaction is not None
+        oversized = bool(self._extensions.size) and transaction.bdat_size > (
+            self._extensions.size or 0
+        )
         if chunk.last:
             return self._owe(
                 EndOfMessage(
-                    size=self._bdat_size,
+                    size=transaction.bdat_size,
                     oversized=oversized,
                     reply=REPLY_OVERSIZED if oversized else None,
-                    recipients=tuple(self._recipient_list) if self._options.lmtp else (),
+                    recipients=tuple(transaction.recipients) if self._options.lmtp else (),
                 )
             )
         return self._owe(EndOfChunk(size=chunk.size, reply=REPLY_OVERSIZED if oversized else None))
@@ -412,7 +405,8 @@ class ServerConnection:
             if piece is END:
                 event = reader.end_event()
                 if self._options.lmtp:
-                    event = replace(event, recipients=tuple(self._recipient_list))
+                    assert self._transaction is not None  # IN_DATA is inside a transaction
+                    event = replace(event, recipients=tuple(self._transaction.recipients))
                 return self._owe(event)
             if piece:
                 return MessageData(data=piece)
@@ -471,8 +465,9 @@ class ServerConnection:
         limit = self._extensions.size
         if refusal is not None:
             discarded = size
-        else:  # an accepted chunk: delivered up to the SIZE limit
-            discarded = size - max(0, limit - self._bdat_size) if limit else 0
+        else:  # an accepted chunk (so inside a transaction): delivered up to the SIZE limit
+            assert self._transaction is not None
+            discarded = size - max(0, limit - self._transaction.bdat_size) if limit else 0
         if discarded > (limit or MAX_DISCARDED_CHUNK):
             raise RemoteProtocolError(
                 f"BDAT chunk of {size} octets: over the limit of what is read unseen",
@@ -500,10 +495,13 @@ class ServerConnection:
             data = self._hello_like_bytes(command, reply, outcome)
         else:
             data = reply.to_bytes(self.extensions.enhanced_status_codes)
-        if self._lmtp_replies_owed > 1 and outcome is not None:
-            # RFC 2033 4.2: one reply per accepted recipient; the last moves on.
-            self._lmtp_replies_owed -= 1
-            return data
+        if kind is EndOfMessage and outcome is not None:
+            transaction = self._transaction
+            assert transaction is not None  # the end of data is inside its transaction
+            if transaction.replies_owed > 1:
+                # RFC 2033 4.2: one reply per accepted recipient; the last moves on.
+                transaction.replies_owed -= 1
+                return data
         self._awaiting = None
         self._apply(command, outcome)
         return data
@@ -555,8 +553,9 @@ class ServerConnection:
         self._fail("no reply is owed: no command is waiting for one")
 
     def _ehlo_keywords(self) -> tuple[str, ...]:
-        keywords = self.extensions._ehlo_lines[self._tls_active]
-        if self._options.require_tls and not self._tls_active:
+        tls_active = self._session.tls_active
+        keywords = self.extensions._ehlo_lines[tls_active]
+        if self._options.require_tls and not tls_active:
             # RFC 3207 4.2 lets the list differ before TLS: AUTH would only get 530.
             keywords = tuple(line for line in keywords if not line.startswith("AUTH "))
         if self.xclient:
@@ -583,7 +582,8 @@ class ServerConnection:
         if kind is RejectedCommand or kind is UnknownCommand:
             self.rejected_count += 1
         elif isinstance(event, EndOfMessage):
-            self._lmtp_replies_owed = len(event.recipients)
+            assert self._transaction is not None  # the end of data is inside its transaction
+            self._transaction.replies_owed = len(event.recipients)
         self._awaiting = event
         return event
 
@@ -644,7 +644,8 @@ class ServerConnection:
         recipients = command.recipients
         if not recipients:
             return REPLY_DEFAULT_OK
-        mailbox = recipients[len(recipients) - self._lmtp_replies_owed]
+        assert self._transaction is not None  # the end of data is inside its transaction
+        mailbox = recipients[len(recipients) - self._transaction.replies_owed]
         return Reply(250, f"<{mailbox.address}> OK", "2.0.0")
 
     def tls_established(self) -> None:
@@ -654,7 +655,6 @@ class ServerConnection:
             raise LocalProtocolError(
                 f"tls_established() in state {self._state.name}, not TLS_PENDING"
             )
-        self._tls_active = True
         self._apply(Handshake(), ACCEPT)
 
     def _apply(self, command: Command | None, outcome: Outcome | None) -> None:
@@ -678,13 +678,10 @@ class ServerConnection:
             learn(self, command, outcome is ACCEPT)
         if state is not AUTH_EXCHANGE:
             self._mechanism = None
-        if state in _IDLE_STATES and (previous in _TRANSACTION_STATES or self._rejected_recipients):
-            self._utf8_transaction = False
-            self._binarymime = False
-            self._recipients = 0
-            self._recipient_list = []
-            self._rejected_recipients = 0
-            self._bdat_size = 0
+        if state in _IDLE_STATES and self._transaction is not None:
+            # RSET, HELO/EHLO, the reply to the end of the data or to a failed
+            # chunk (RFC 5321 4.1.4, RFC 3030 2): the transaction is over.
+            self._transaction = None
 
     def _in_chunk(self) -> bool:
         """Whether the octets of an accepted BDAT chunk are being read."""
@@ -702,25 +699,24 @@ class ServerConnection:
 
     def _learn_hello(self, command: Hello, accepted: bool) -> None:
         if accepted:
-            self._extended = command.extended
+            self._session.extended = command.extended
 
     def _learn_mail(self, command: Mail, accepted: bool) -> None:
-        # Both flags are False outside a transaction (see _apply): only
-        # parameters can set them.
-        if accepted and command.params:
-            self._utf8_transaction = command.smtputf8
-            self._binarymime = command.body == "BINARYMIME"
+        if accepted:
+            self._transaction = Transaction(command)
 
     def _learn_rcpt(self, command: Recipient, accepted: bool) -> None:
+        transaction = self._transaction
+        assert transaction is not None  # RCPT out of sequence is a RejectedCommand
         if accepted:
-            self._recipients += 1
-            self._recipient_list.append(command.forward_path)
+            transaction.recipients.append(command.forward_path)
         else:
-            self._rejected_recipients += 1
+            transaction.rejected_recipients += 1
 
     def _learn_rejected(self, command: RejectedCommand, accepted: bool) -> None:
-        if command.verb == "RCPT":
-            self._rejected_recipients += 1  # for the 554 to DATA: no RCPT was accepted
+        if command.verb == "RCPT" and self._transaction is not None:
+            # For the 554 to DATA: no RCPT was accepted (RFC 5321 3.3).
+            self._transaction.rejected_recipients += 1
 
     def _learn_data(self, command: DataStart, accepted: bool) -> None:
         if accepted:
@@ -742,17 +738,19 @@ class ServerConnection:
     def _learn_xclient(self, command: XClient, accepted: bool) -> None:
         if accepted:
             # Postfix: the session starts again as the client XCLIENT names.
-            self._extended = None
             login = command.attributes.get("LOGIN")
-            self._authenticated = login if login and not login.startswith("[") else None
+            self._session = Session(
+                self._session.tls_active,
+                login if login and not login.startswith("[") else None,
+            )
 
     def _learn_handshake(self, command: Handshake, accepted: bool) -> None:
-        self._extended = None
-        self._authenticated = None
+        # RFC 3207 4.2: the server discards all it learnt from the client.
+        self._session = Session(tls_active=True)
 
     def _learn_auth(self, command: Authentication, accepted: bool) -> None:
         if accepted:
-            self._authenticated = command.authorization_id or command.username
+            self._session.authenticated = command.authorization_id or command.username
         else:
             self.rejected_count += 1  # a failed AUTH counts against the error budget
 

@@ -472,7 +472,7 @@ def http_request(conn: ServerConnection, verb: str, argument: str) -> None:
 
 def early_input(conn: ServerConnection, verb: str, argument: str) -> None:
     if len(conn._buffer) > _chunk_size(verb, argument) and (
-        verb in GROUP_ENDERS or not (conn._extended and conn._extensions.pipelining)
+        verb in GROUP_ENDERS or not (conn._session.extended and conn._extensions.pipelining)
     ):
         # The client sent ahead where it must wait for a reply.
         raise RemoteProtocolError(f"input sent ahead of the reply to {verb}", REPLY_EARLY_INPUT)
@@ -507,7 +507,7 @@ def not_authorized(conn: ServerConnection, verb: str, argument: str) -> Command 
 
 
 def tls_active(conn: ServerConnection, verb: str, argument: str) -> Command | None:
-    return TLS_ACTIVE.refuse(verb) if conn._tls_active else None
+    return TLS_ACTIVE.refuse(verb) if conn._session.tls_active else None
 
 
 def in_sequence(conn: ServerConnection, verb: str, argument: str) -> Command:
@@ -521,23 +521,25 @@ def out_of_sequence(
     state = conn._state
     if state is AWAIT_HELLO:
         return NEED_HELLO.refuse(verb)
-    if command_type is DataStart and state is IN_MAIL and conn._rejected_recipients:
+    transaction = conn._transaction
+    if command_type is DataStart and transaction is not None and transaction.rejected_recipients:
         return NO_VALID_RECIPIENTS.refuse(verb)
     return OUT_OF_SEQUENCE.refuse(verb, _state.sequence_error(state, command_type))
 
 
 def tls_required(conn: ServerConnection, verb: str, argument: str) -> Command | None:
-    return None if conn._tls_active else TLS_REQUIRED.refuse(verb)
+    return None if conn._session.tls_active else TLS_REQUIRED.refuse(verb)
 
 
 def auth(conn: ServerConnection, verb: str, argument: str) -> Command:
     """AUTH: only after EHLO and once per session, then the mechanism's first step."""
-    if not conn._extended:
+    session = conn._session
+    if not session.extended:
         return AUTH_NEEDS_EHLO.refuse(verb)
-    if conn._authenticated is not None:
+    if session.authenticated is not None:
         return AUTH_TWICE.refuse(verb)
     event, conn._mechanism = _auth.start(
-        argument, conn._extensions, conn._tls_active, conn._hostname
+        argument, conn._extensions, session.tls_active, conn._hostname
     )
     if (
         conn._options.strict_pipelining
@@ -561,7 +563,7 @@ def attributes(conn: ServerConnection, verb: str, argument: str) -> Command:
 
 
 def auth_required(conn: ServerConnection, verb: str, argument: str) -> Command | None:
-    return AUTH_REQUIRED.refuse(verb) if conn._authenticated is None else None
+    return AUTH_REQUIRED.refuse(verb) if conn._session.authenticated is None else None
 
 
 # "argument" checks: (conn, verb, event) -> a refusal, or None. The ``_utf8``
@@ -570,9 +572,10 @@ def auth_required(conn: ServerConnection, verb: str, argument: str) -> Command |
 
 def mail_params(conn: ServerConnection, verb: str, event: Mail) -> RejectedCommand | None:
     if event.params:
-        if not conn._extended:
+        session = conn._session
+        if not session.extended:
             return PARAMS_NEED_EHLO.refuse(verb)
-        return conn._extensions.check_mail_params(event.params, conn._tls_active)
+        return conn._extensions.check_mail_params(event.params, session.tls_active)
     return None
 
 
@@ -582,26 +585,32 @@ def mail_utf8(conn: ServerConnection, verb: str, event: Mail) -> RejectedCommand
 
 def rcpt_params(conn: ServerConnection, verb: str, event: Recipient) -> RejectedCommand | None:
     if event.params:
-        if not conn._extended:
+        if not conn._session.extended:
             return PARAMS_NEED_EHLO.refuse(verb, "RCPT parameters need EHLO")
         return conn._extensions.check_rcpt_params(event.params)
     return None
 
 
 def rcpt_utf8(conn: ServerConnection, verb: str, event: Recipient) -> RejectedCommand | None:
+    # The argument checks run only where RCPT is in sequence: inside a transaction.
+    transaction = conn._transaction
     return rcpt_params(conn, verb, event) or (
-        None if conn._utf8_transaction else RECIPIENT_UTF8.refuse(verb)
+        None if transaction is not None and transaction.smtputf8 else RECIPIENT_UTF8.refuse(verb)
     )
 
 
 def recipient_limit(conn: ServerConnection, verb: str, event: Recipient) -> RejectedCommand | None:
-    if conn._recipients >= conn._options.max_recipients:
+    transaction = conn._transaction
+    if transaction is not None and len(transaction.recipients) >= conn._options.max_recipients:
         return TOO_MANY_RECIPIENTS.refuse(verb)
     return None
 
 
 def binarymime_data(conn: ServerConnection, verb: str, event: DataStart) -> RejectedCommand | None:
-    return BINARYMIME_DATA.refuse(verb) if conn._binarymime else None
+    transaction = conn._transaction
+    if transaction is not None and transaction.binarymime:
+        return BINARYMIME_DATA.refuse(verb)
+    return None
 
 
 def text_utf8(conn: ServerConnection, verb: str, event: Command) -> RejectedCommand | None:
