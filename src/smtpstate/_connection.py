@@ -494,7 +494,7 @@ class ServerConnection:
         if kind in _HELLO_LIKE:
             data = self._hello_like_bytes(command, reply, outcome)
         else:
-            data = reply.to_bytes(self.extensions.enhanced_status_codes)
+            data = reply.to_bytes(self._extensions.enhanced_status_codes)
         if kind is EndOfMessage and outcome is not None:
             transaction = self._transaction
             assert transaction is not None  # the end of data is inside its transaction
@@ -517,7 +517,7 @@ class ServerConnection:
         2034 4); an accepted EHLO lists the extensions (RFC 5321 4.1.1.1)."""
         if outcome is ACCEPT:  # a greeting (XCLIENT's too) or a 250 to HELO/EHLO/LHLO
             self._check_server_name(command, reply)
-        enhanced = self.extensions.enhanced_status_codes and not _is_hello(command, outcome)
+        enhanced = self._extensions.enhanced_status_codes and not _is_hello(command, outcome)
         if isinstance(command, Hello) and command.extended and outcome is ACCEPT:
             return reply.to_bytes(enhanced, self._ehlo_keywords())
         return reply.to_bytes(enhanced)
@@ -528,14 +528,14 @@ class ServerConnection:
         ehlo-ok-rsp). "OK" is a Domain too, so a one-label name must be the
         connection's ``hostname``; a name with a dot, or a literal, may be any."""
         name = reply._server_name()  # cached in the Reply: sending a constant costs one call
-        if name and ("." in name or name[0] == "[" or name.lower() == self.hostname.lower()):
+        if name and ("." in name or name[0] == "[" or name.lower() == self._hostname.lower()):
             return
         word = reply.lines[0].partition(" ")[0]
         what = "a 250 to HELO/EHLO" if type(command) is Hello else "a 220 greeting"
         section = "4.1.1.1" if type(command) is Hello else "4.2"
         self._fail(
             f"{what} must start with the server's name (RFC 5321 {section}): a domain "
-            f"with a dot, an address literal, or the hostname {self.hostname!r}; "
+            f"with a dot, an address literal, or the hostname {self._hostname!r}; "
             f"not {word!r}"
         )
 
@@ -547,14 +547,14 @@ class ServerConnection:
         if reply.code in _SESSION_REPLY_CODES and self._state is not CLOSED:
             # RFC 5321 3.8: the server may close with 421 at any time (a
             # timeout, a shutdown), even when no command is waiting.
-            data = reply.to_bytes(self.extensions.enhanced_status_codes)
+            data = reply.to_bytes(self._extensions.enhanced_status_codes)
             self._apply(None, None)
             return data
         self._fail("no reply is owed: no command is waiting for one")
 
     def _ehlo_keywords(self) -> tuple[str, ...]:
         tls_active = self._session.tls_active
-        keywords = self.extensions._ehlo_lines[tls_active]
+        keywords = self._extensions._ehlo_lines[tls_active]
         if self._options.require_tls and not tls_active:
             # RFC 3207 4.2 lets the list differ before TLS: AUTH would only get 530.
             keywords = tuple(line for line in keywords if not line.startswith("AUTH "))
@@ -571,7 +571,7 @@ class ServerConnection:
         if reply.code // 100 not in (4, 5):
             raise LocalProtocolError("after a protocol error, only a 4xx or 5xx reply may go out")
         self._final_reply_sent = True
-        return reply.to_bytes(self.extensions.enhanced_status_codes)
+        return reply.to_bytes(self._extensions.enhanced_status_codes)
 
     def _fail(self, message: str) -> NoReturn:
         self._state = ERROR
@@ -619,14 +619,14 @@ class ServerConnection:
 
     def _default_greeting(self, command: Command) -> Reply:
         """The greeting, and XCLIENT's new one (RFC 5321 4.2)."""
-        return Reply(220, f"{self.hostname} {'LMTP' if self._options.lmtp else 'ESMTP'}")
+        return Reply(220, f"{self._hostname} {'LMTP' if self._options.lmtp else 'ESMTP'}")
 
     def _default_hello(self, command: Hello) -> Reply:
         """RFC 5321 4.1.1.1: the server's name; EHLO's keyword lines follow in send()."""
-        return Reply(250, self.hostname)
+        return Reply(250, self._hostname)
 
     def _default_quit(self, command: Quit) -> Reply:
-        return Reply(221, f"{self.hostname} closing connection")
+        return Reply(221, f"{self._hostname} closing connection")
 
     def _default_suggested(
         self, command: RejectedCommand | UnknownCommand | AuthenticationChallenge
