@@ -9,6 +9,7 @@ listens. Nothing here answers a client (that is ``_policy.py``).
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import socket
 import ssl
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from _maildir import make_maildir
+
+from smtpstate import Extensions, Options
 
 __all__ = ["READ_SIZE", "WRITE_THRESHOLD", "Config", "announce", "log_error", "parse_args"]
 
@@ -31,6 +34,9 @@ WRITE_THRESHOLD = 16 * 1024
 
 # RFC 5321 4.5.3.1.8: a server MUST accept at least 100 recipients.
 MIN_RECIPIENTS = 100
+# --auth: every built-in SASL mechanism; the engine offers PLAIN and LOGIN only
+# under TLS unless --auth-without-tls (RFC 4954 4).
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 # --xclient-trusted: the networks whose clients may use XCLIENT and XFORWARD.
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -123,16 +129,10 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
     _add_tls_auth_options(p)
     _add_extension_options(p)
     args = p.parse_args(argv)
-    if args.max_recipients < MIN_RECIPIENTS:
-        p.error("--max-recipients must be at least 100 (RFC 5321 4.5.3.1.8)")
-    if args.max_message_size < 0:
-        p.error("--max-message-size must be 0 (no limit) or more")
     times = {name: getattr(args, name) for name, _ in _TIMES}
     if min(times.values()) <= 0:
         p.error("timeouts must be positive")
-    if args.max_errors < 0:
-        p.error("--max-errors must be 0 (no limit) or more")
-    return Config(
+    config = Config(
         **_tls_auth_config(p, args),
         **_extension_config(p, args),
         **times,
@@ -146,6 +146,37 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> Config:
         strict_pipelining=args.strict_pipelining,
         max_errors=args.max_errors or None,
     )
+    try:  # the engine checks its own limits (--max-recipients, --max-message-size, ...)
+        engine_settings(config)
+    except ValueError as error:
+        p.error(str(error))
+    return config
+
+
+@functools.cache
+def engine_settings(config: Config) -> tuple[Extensions, Options]:
+    """What the command line turns on in the engine, built once per configuration
+    (the engine prepares its checks per pair)."""
+    extensions = Extensions(
+        size=config.max_message_size,
+        smtputf8=True,
+        starttls=config.tls is not None,
+        auth=AUTH_MECHANISMS if config.users else (),
+        auth_without_tls=config.auth_without_tls,
+        chunking=config.chunking,
+        binarymime=config.chunking,
+        dsn=config.dsn,
+    )
+    options = Options(
+        require_tls=config.require_tls,
+        require_auth=config.require_auth,
+        max_recipients=config.max_recipients,
+        max_errors=config.max_errors,
+        strict_pipelining=config.strict_pipelining,
+        lmtp=config.lmtp,
+        proxy_protocol=config.proxy_protocol,
+    )
+    return extensions, options
 
 
 def _add_tls_auth_options(p: argparse.ArgumentParser) -> None:

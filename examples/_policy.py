@@ -19,14 +19,13 @@ back. See docs/adapters.md.
 
 from __future__ import annotations
 
-import functools
 import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from _config import Config
+from _config import Config, engine_settings
 from _maildir import NullSpool, Spool, new_queue_id
 from _trace import Client, received_protocol, trace_headers
 
@@ -37,11 +36,9 @@ from smtpstate import (
     EndOfChunk,
     EndOfMessage,
     Event,
-    Extensions,
     Hello,
     Mail,
     MessageData,
-    Options,
     ProxyHeader,
     Recipient,
     RemoteProtocolError,
@@ -57,9 +54,6 @@ from smtpstate import (
 
 __all__ = ["Session", "new_connection"]
 
-# --auth: every built-in SASL mechanism; the engine offers PLAIN and LOGIN only
-# under TLS unless --auth-without-tls (RFC 4954 4).
-AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
 # The replies that never change are built (and validated) once, not per command.
 REPLY_LOCAL_ERROR = Reply(451, "Local error in processing", "4.3.0")
 REPLY_OK = Reply(250, "OK", "2.0.0")
@@ -75,31 +69,6 @@ def new_connection(config: Config) -> ServerConnection:
     """The engine for one connection, with what the command line turned on."""
     extensions, options = engine_settings(config)
     return ServerConnection(config.hostname, extensions, options)
-
-
-@functools.cache
-def engine_settings(config: Config) -> tuple[Extensions, Options]:
-    """Built once per configuration: the engine prepares its checks per pair."""
-    extensions = Extensions(
-        size=config.max_message_size,
-        smtputf8=True,
-        starttls=config.tls is not None,
-        auth=AUTH_MECHANISMS if config.users else (),
-        auth_without_tls=config.auth_without_tls,
-        chunking=config.chunking,
-        binarymime=config.chunking,
-        dsn=config.dsn,
-    )
-    options = Options(
-        require_tls=config.require_tls,
-        require_auth=config.require_auth,
-        max_recipients=config.max_recipients,
-        max_errors=config.max_errors,
-        strict_pipelining=config.strict_pipelining,
-        lmtp=config.lmtp,
-        proxy_protocol=config.proxy_protocol,
-    )
-    return extensions, options
 
 
 class Session:
