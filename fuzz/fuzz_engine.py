@@ -70,7 +70,8 @@ def run(data: bytes, config: int, features: int, pieces: list[bytes]) -> tuple[l
     events: list[object] = []
     feed = iter([*pieces, b""])
     largest_piece = max((len(p) for p in pieces), default=0)
-    line_cap = conn.options.max_command_line + max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+    allowance = max(ext.line_allowance("MAIL"), ext.line_allowance("RCPT"))
+    line_cap = conn.options.max_command_line + allowance
     while True:
         try:
             event = conn.next_event()
