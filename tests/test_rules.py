@@ -15,8 +15,8 @@ def _last_event(conn: object, data: bytes) -> object:
 
 
 def test_require_tls_mail_before_ehlo_is_out_of_sequence() -> None:
-    """Under require_tls, MAIL before EHLO gets 503 NEED_HELLO: the sequence
-    step comes before the TLS step."""
+    """RFC 5321 4.1.4 before RFC 3207 4: under require_tls, MAIL before EHLO
+    gets 503 NEED_HELLO, because the sequence step comes before the TLS step."""
     conn = new_conn(require_tls=True)
     event = _last_event(conn, b"MAIL FROM:<a@b.example>\r\n")
     assert isinstance(event, RejectedCommand)
@@ -24,22 +24,25 @@ def test_require_tls_mail_before_ehlo_is_out_of_sequence() -> None:
 
 
 def test_require_tls_mail_after_ehlo_needs_tls() -> None:
-    """Under require_tls, MAIL after EHLO gets 530 TLS_REQUIRED."""
+    """RFC 3207 4: under require_tls, MAIL after EHLO gets 530 5.7.0 TLS_REQUIRED."""
     conn = new_conn(require_tls=True)
     event = _last_event(conn, b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n")
     assert isinstance(event, RejectedCommand)
-    assert event.reply.code == 530 and event.refusal is Refusal.TLS_REQUIRED
+    assert (event.reply.code, event.reply.enhanced) == (530, "5.7.0")
+    assert event.refusal is Refusal.TLS_REQUIRED
 
 
 def test_require_tls_comes_before_require_auth() -> None:
-    """Under both, MAIL after EHLO gets the TLS refusal first."""
+    """RFC 3207 4 before RFC 4954 6: under both policies, MAIL after EHLO gets
+    the TLS refusal (530 5.7.0 "Must issue a STARTTLS command first") first."""
     conn = new_conn(require_tls=True, require_auth=True)
     event = _last_event(conn, b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n")
     assert isinstance(event, RejectedCommand) and event.refusal is Refusal.TLS_REQUIRED
 
 
 def test_not_implemented_comes_before_sequence() -> None:
-    """STARTTLS not offered gets 502 even where it is out of sequence."""
+    """RFC 5321 4.2.4 before 4.1.4: STARTTLS not offered gets 502 even where it
+    is out of sequence."""
     conn = new_conn()
     event = _last_event(conn, b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nSTARTTLS\r\n")
     assert isinstance(event, RejectedCommand)
@@ -47,7 +50,8 @@ def test_not_implemented_comes_before_sequence() -> None:
 
 
 def test_refused_greeting_comes_before_unknown_verb() -> None:
-    """After a 554 greeting, even an unknown verb gets 503 NO_SERVICE."""
+    """RFC 5321 3.1: after a 554 greeting, even an unknown verb gets 503
+    NO_SERVICE (only QUIT is served)."""
     conn = new_conn(greet=False)
     conn.send(Reply(554, "no"))
     event = _last_event(conn, b"FROB\r\n")
@@ -82,7 +86,6 @@ def test_application_answers_a_refusal_with_its_own_reply() -> None:
     """A server that wants EHLO only rewords NEED_HELLO with its own 5xx; the
     state does not change and the session goes on."""
     conn = new_conn()
-    answers: list[bytes] = []
 
     def answer(event: object) -> Reply:
         if isinstance(event, RejectedCommand) and event.refusal is Refusal.NEED_HELLO:
@@ -92,7 +95,6 @@ def test_application_answers_a_refusal_with_its_own_reply() -> None:
         return Reply(250, "OK")
 
     _, out = drive(conn, b"MAIL FROM:<a@b.example>\r\nFROB\r\n", answer)  # type: ignore[arg-type]
-    answers.append(out)
     assert b"503 5.5.1 Send EHLO first\r\n" in out
     assert codes(out) == [503, 550]
     assert conn.state is State.AWAIT_HELLO

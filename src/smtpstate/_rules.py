@@ -124,9 +124,6 @@ NEED_TLS = frozenset({"MAIL", "AUTH", "VRFY", "EXPN", "HELP"})
 # RFC 4954 6: under "authentication required", 530 to every command but AUTH,
 # EHLO, HELO, NOOP, RSET and QUIT (and STARTTLS, which may have to come first).
 NEED_AUTH = frozenset({"MAIL", "VRFY", "EXPN", "HELP"})
-# The verbs the connection parses by itself: what they become depends on the
-# session (the others go through _commands.parse_arguments).
-OWN_PARSERS = frozenset({"AUTH", "XCLIENT", "XFORWARD", "BDAT"})
 
 # -- rules and steps -----------------------------------------------------------
 
