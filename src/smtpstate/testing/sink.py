@@ -391,7 +391,8 @@ class SMTPSink:
             sock.close()
 
     def __enter__(self) -> SMTPSink:
-        return self.start()
+        """Starts the sink, unless ``start()`` was called already."""
+        return self if self._listener is not None else self.start()
 
     def __exit__(
         self,
