@@ -46,7 +46,9 @@ _MILLER_RABIN_ROUNDS = 40  # error below 4**-40 for any odd composite
 
 def _is_probable_prime(n: int) -> bool:
     """Trial division by the small primes, then Miller-Rabin with random bases."""
-    if n < 2:
+    if n < 4:
+        return n in (2, 3)
+    if n % 2 == 0:
         return False
     for p in _SMALL_PRIMES:
         if n % p == 0:
