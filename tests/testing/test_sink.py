@@ -153,6 +153,30 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--strict-markers", *plugin_args()).assert_outcomes(passed=1)
 
 
+def test_closest_marker_wins(pytester: pytest.Pytester) -> None:
+    """A module's or a class's marker applies to its tests; a test's own wins."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.smtp_sink(hostname="module.example")
+
+        def test_module(smtp_sink):
+            assert smtp_sink.hostname == "module.example"
+
+        @pytest.mark.smtp_sink(hostname="class.example")
+        class TestClass:
+            def test_class(self, smtp_sink):
+                assert smtp_sink.hostname == "class.example"
+
+            @pytest.mark.smtp_sink(hostname="function.example")
+            def test_function(self, smtp_sink):
+                assert smtp_sink.hostname == "function.example"
+        """
+    )
+    pytester.runpytest(*plugin_args()).assert_outcomes(passed=3)
+
+
 @pytest.mark.smtp_sink(extensions=Extensions(chunking=True, smtputf8=True, pipelining=False))
 def test_extensions_are_the_engines(smtp_sink: SMTPSink) -> None:
     with connect(smtp_sink) as client:

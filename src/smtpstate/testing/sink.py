@@ -59,10 +59,13 @@ from smtpstate.testing._certificate import TestCertificate, certificate_for
 from smtpstate.testing._shared import ReceivedMessage
 
 __all__ = [
+    "GREYLISTED",
+    "STAGES",
     "Delay",
     "Disconnect",
     "Fault",
     "Greylist",
+    "ReceivedMessage",
     "Rule",
     "SMTPSink",
     "SessionRecord",
@@ -158,7 +161,8 @@ class Disconnect:
     """Close the connection at ``stage`` without a reply (filters as in ``Fault``).
     With ``stage="data"`` and ``after_octets=N``, the DATA command is accepted
     and the connection is closed once N octets of the body have arrived
-    (dot-unstuffed; 0: right after the 354). Nothing is stored."""
+    (dot-unstuffed; 0: right after the 354); a shorter body is answered as
+    usual. Nothing is stored from a cut connection."""
 
     stage: Stage
     after_octets: int | None = None
