@@ -571,6 +571,7 @@ def test_timeout_answers_421() -> None:
         received = exchange(sink, b"")
     assert received.startswith(b"220 ")
     assert received.endswith(b"421 4.4.2 localhost Timeout, closing\r\n")
+    assert sink.sessions[0].exchanges == [("connect", 220), ("timeout", 421)]
 
 
 def test_protocol_error_answers_and_closes(smtp_sink: SMTPSink) -> None:
@@ -579,6 +580,7 @@ def test_protocol_error_answers_and_closes(smtp_sink: SMTPSink) -> None:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         received = read_until_closed(sock)
     assert re.search(rb"\r\n421 ", received)
+    assert smtp_sink.sessions[0].exchanges[-1] == ("protocol error", 421)
     assert smtp_sink.errors == []
 
 

@@ -183,7 +183,9 @@ Rule: TypeAlias = Fault | Greylist | Delay | Disconnect
 class SessionRecord:
     """What happened on one connection: each command's verb and the code of the
     reply it got (None when the sink closed the connection instead).
-    ``"connect"`` stands for the greeting, ``"."`` for the end of a message."""
+    ``"connect"`` stands for the greeting, ``"."`` for the end of a message,
+    ``"timeout"`` and ``"protocol error"`` for the sink's last word (421, or the
+    engine's reply to a client that broke the protocol beyond repair)."""
 
     peer: tuple[str, int]
     exchanges: list[tuple[str, int | None]] = field(default_factory=list)
@@ -557,7 +559,7 @@ class _Session:
         except TimeoutError:
             with contextlib.suppress(OSError, LocalProtocolError):  # a last word, if it can
                 timed_out = Reply(421, f"{self.sink.hostname} Timeout, closing", "4.4.2")
-                self.sock.sendall(self.conn.send(timed_out))
+                self._reply("timeout", timed_out)
         except OSError:
             pass  # the client went away, or stop() shut the socket down
 
@@ -567,7 +569,7 @@ class _Session:
             try:
                 event = conn.next_event()
             except RemoteProtocolError as exc:  # the client ended the session
-                self.sock.sendall(conn.send(exc.reply))
+                self._reply("protocol error", exc.reply)
                 return
             if event is NEED_DATA:
                 conn.receive_data(self.sock.recv(_READ_SIZE))
@@ -652,8 +654,9 @@ class _Session:
         return self.conn.default_reply()  # 535 5.7.8
 
     def _reply(self, verb: str, reply: Reply) -> None:
-        self.record.exchanges.append((verb, reply.code))
-        self.sock.sendall(self.conn.send(reply))
+        data = self.conn.send(reply)  # the engine checks the reply first
+        self.record.exchanges.append((verb, reply.code))  # recorded before the client reads it
+        self.sock.sendall(data)
 
     def _start_tls(self) -> None:
         """The server side of the handshake, bounded by the socket's timeout.
