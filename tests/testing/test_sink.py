@@ -683,3 +683,31 @@ def test_fixture_teardown_stops_the_sink(pytester: pytest.Pytester) -> None:
     )
     pytester.runpytest("-p", "no:randomly", *plugin_args()).assert_outcomes(passed=2)
 
+
+
+def test_sinks_under_pytest_xdist(pytester: pytest.Pytester) -> None:
+    """Two workers, eight tests each sending through its own sink at once: every
+    sink has its own port and gets exactly its own message."""
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("pytest-xdist is required in CI but is not installed")
+        pytest.skip("pytest-xdist is not installed")
+    pytester.makepyfile(
+        """
+        import smtplib
+        import pytest
+
+        @pytest.mark.parametrize("n", range(8))
+        def test_send(smtp_sink, n):
+            with smtplib.SMTP(smtp_sink.host, smtp_sink.port, "client.example") as client:
+                client.sendmail("a@example.org", [f"r{n}@example.org"], f"n={n}\\r\\n")
+            [message] = smtp_sink.messages
+            assert message.rcpt_tos == [f"r{n}@example.org"]
+            assert message.content == f"n={n}\\r\\n".encode()
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", *plugin_args())
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(["*2 workers*"])
