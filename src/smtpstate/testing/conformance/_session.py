@@ -180,7 +180,7 @@ def _whole_session(t: Check) -> list[ServerReply]:
     client = t.connect(greeting=False)
     replies = [client.reply()]
     for line in ("EHLO " + t.target.helo_name, "NOOP", "XNOSUCHVERB", "MAIL FROM:<bad",
-                 f"MAIL FROM:<{t.target.mail_from}>", "DATA", f"RCPT TO:<{t.target.rcpt}>"):
+                 f"MAIL FROM:<{t.target.mail_from}>", f"RCPT TO:<{t.target.rcpt}>"):
         replies.append(client.command(line))
     replies.append(client.command("DATA"))
     client.send(message() + b".\r\n")
