@@ -6,12 +6,15 @@ An unreachable server exits 2."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import socketserver
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -76,6 +79,21 @@ def test_case_ids_are_unique_and_name_rfc_and_level() -> None:
     for c in CASES:
         assert c.section.startswith("RFC "), c.id
         assert c.level in (Level.MUST, Level.SHOULD, Level.MAY)
+
+
+def test_docs_count_the_cases() -> None:
+    """The user docs' topic table and the results section of docs/conformance.md
+    give the number of cases there are."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    guide = (docs / "_draft_testing_conformance.md").read_text(encoding="utf-8")
+    per_topic = Counter(c.id.split(".")[0] for c in CASES)
+    rows = re.findall(r"^\| ((?:`[a-z0-9]+`(?:, )?)+) \| (\d+) \|", guide, re.MULTILINE)
+    documented = {tuple(re.findall(r"`(.+?)`", topics)): int(n) for topics, n in rows}
+    assert sorted(t for topics in documented for t in topics) == sorted(per_topic)
+    for topics, n in documented.items():
+        assert sum(per_topic[t] for t in topics) == n, topics
+    assert f"all {len(CASES)} cases" in guide
+    assert f"a suite of {len(CASES)} cases" in (docs / "conformance.md").read_text(encoding="utf-8")
 
 
 def test_careless_server_fails_the_rules_it_breaks(careless_port: int) -> None:
