@@ -8,7 +8,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import NoReturn
 
@@ -294,10 +294,7 @@ def probe(target: Target) -> Target:
             if again.code == 250:
                 tls_extensions = parse_ehlo(again)
         rcpt = target.rcpt or _default_rcpt(greeting, hello)
-        return Target(
-            **{**target.__dict__, "extensions": extensions, "tls_extensions": tls_extensions,
-               "rcpt": rcpt}
-        )  # fmt: skip
+        return replace(target, extensions=extensions, tls_extensions=tls_extensions, rcpt=rcpt)
     except (NoReply, ServerClosed, MalformedReply, OSError, ssl.SSLError) as exc:
         raise TargetError(f"{target.host}:{target.port}: {type(exc).__name__}: {exc}") from exc
     finally:
