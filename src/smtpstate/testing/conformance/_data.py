@@ -129,7 +129,7 @@ def _only_reply_is_221(t: Check, client: Client) -> None:
     client.send(b"QUIT\r\n")
     codes = [r.code for r in client.replies_until_closed()]
     if codes != [221]:
-        t.fail(f"after the end of data, QUIT got the replies {codes}: the data ended early")
+        t.fail(f"the data ended early: after its end came the replies {codes}, not just 221")
 
 
 def _smuggle(t: Check, fake_end: bytes) -> None:
