@@ -46,9 +46,9 @@ def line_2000(t: Check) -> None:
       "a 10,000-octet line: answered, session goes on")  # fmt: skip
 def line_10000(t: Check) -> None:
     client = t.session()
-    reply = client.command(b"MAIL FROM:<" + b"a" * 9986 + b">")
+    reply = client.command(b"NOOP " + b"x" * 9993)  # 10,000 octets with the CRLF
     if reply.code != 421:
-        t.expect_class(reply, "5", "a 10,000-octet MAIL line")
+        t.expect(reply, (500, 501, 250), "a 10,000-octet line")
     t.survives(client, reply, "a 10,000-octet line")
 
 
