@@ -343,7 +343,7 @@ _BAD_LITERALS = (
 # groups, so seven groups (or five before an IPv4 address) leave no room for it.
 _ONE_GROUP_COMPRESSIONS = (
     "[IPv6:1:2:3:4:5:6:7::]",
-    "[IPv6::2:3:4:5:6:7:8]",
+    "[IPv6:::2:3:4:5:6:7:8]",
     "[IPv6:1:2:3::5:6:7:8]",
     "[IPv6:1:2:3:4:5::192.0.2.1]",
 )
@@ -983,7 +983,8 @@ def _session(
             _transaction(extensions, extended, mistakes, max_recipients, message_bodies)
         )
     if _chance(draw, 5):
-        pieces.append(_command(draw(st.sampled_from(["NOOP", "VRFY postmaster", "HELP", "RSET"]))))
+        tail = ["NOOP", "VRFY postmaster", "RSET"] + ["HELP"] * extensions.help
+        pieces.append(_command(draw(st.sampled_from(tail))))
     if not _chance(draw, 8):
         pieces.append(_command("QUIT"))
     wanted = draw(st.booleans()) if pipelining is None else pipelining
@@ -1026,7 +1027,7 @@ def client_sessions(
     ``max_transactions`` mail transactions (MAIL, 1 to ``max_recipients``
     RCPT, then DATA and the dot-stuffed body from ``message_bodies``, default
     ``bodies()``, or BDAT chunks when ``extensions.chunking``), now and then
-    NOOP, RSET, VRFY or HELP, and mostly QUIT at the end. MAIL carries SIZE,
+    NOOP, RSET, VRFY (or HELP when ``extensions.help``), and mostly QUIT at the end. MAIL carries SIZE,
     BODY and SMTPUTF8 (with UTF-8 paths) when ``extensions`` offer them.
 
     ``mistakes=True`` mixes in what careless clients do: commands before EHLO,
