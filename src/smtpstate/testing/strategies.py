@@ -1027,8 +1027,9 @@ def client_sessions(
     ``max_transactions`` mail transactions (MAIL, 1 to ``max_recipients``
     RCPT, then DATA and the dot-stuffed body from ``message_bodies``, default
     ``bodies()``, or BDAT chunks when ``extensions.chunking``), now and then
-    NOOP, RSET, VRFY (or HELP when ``extensions.help``), and mostly QUIT at the end. MAIL carries SIZE,
-    BODY and SMTPUTF8 (with UTF-8 paths) when ``extensions`` offer them.
+    NOOP, RSET, VRFY (or HELP when ``extensions.help``), and mostly QUIT at
+    the end. MAIL carries SIZE, BODY and SMTPUTF8 (with UTF-8 paths) when
+    ``extensions`` offer them.
 
     ``mistakes=True`` mixes in what careless clients do: commands before EHLO,
     malformed lines, unknown verbs, invalid paths, RCPT or DATA out of order,
