@@ -484,11 +484,25 @@ def test_sessions_pipeline_only_when_asked() -> None:
     one_command_a_write()
 
 
+def sends_ahead(writes: list[bytes]) -> bool:
+    """A write where a command that ends a group (RFC 2920 3.1) has more after it."""
+    enders = (b"EHLO", b"HELO", b"DATA", b"NOOP", b"VRFY", b"QUIT")
+    for write in writes:
+        for line in write.split(b"\r\n")[:-2]:  # all but the write's last line
+            if line.split(b" ")[0].upper() in enders:
+                return True
+    return False
+
+
 def test_sessions_have_mistakes_when_asked() -> None:
     find(
         client_sessions(mistakes=True),
         lambda writes: not writes[0].upper().startswith((b"EHLO", b"HELO")),
     )
+    ahead = find(client_sessions(mistakes=True, pipelining=True), sends_ahead)
+    conn = new_conn(strict_pipelining=True)
+    with pytest.raises(RemoteProtocolError):
+        drive(conn, ahead)
 
 
 def test_client_sessions_check_limits() -> None:

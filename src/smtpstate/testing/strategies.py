@@ -31,6 +31,8 @@ from hypothesis.strategies import DrawFn, SearchStrategy
 from smtpstate import Extensions
 
 __all__ = [
+    "KNOWN_VERBS",
+    "UNKNOWN_VERBS",
     "GeneratedPath",
     "bodies",
     "client_sessions",
