@@ -866,8 +866,9 @@ def splits(data: bytes) -> SearchStrategy[list[bytes]]:
     cut_lists = st.tuples(random_cuts, chosen_cuts).map(
         lambda pair: _cut(data, sorted(pair[0] | pair[1]))
     )
-    one_by_one = [data[i : i + 1] for i in range(len(data))]
-    return st.one_of(st.just([data]), cut_lists, st.just(one_by_one))
+    # Built when drawn, not here: a long ``data`` makes a long list.
+    one_by_one = st.just(data).map(lambda whole: [whole[i : i + 1] for i in range(len(whole))])
+    return st.one_of(st.just([data]), cut_lists, one_by_one)
 
 
 def _cut(data: bytes, offsets: list[int]) -> list[bytes]:
