@@ -23,12 +23,14 @@ import base64
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hypothesis import strategies as st
-from hypothesis.strategies import DrawFn, SearchStrategy
 
 from smtpstate import Extensions
+
+if TYPE_CHECKING:  # annotations only: DrawFn is missing from early hypothesis 6 releases
+    from hypothesis.strategies import DrawFn, SearchStrategy
 
 __all__ = [
     "KNOWN_VERBS",
