@@ -318,13 +318,38 @@ def test_4_1_2_quoted_local_parts() -> None:
         (b"[IPv6:2001:db8::1]", True),
         (b"[IPv6:2001:db8:::1]", False),
         (b"[IPv6:::ffff:192.0.2.1]", True),
+        # IPv6-full: exactly 8 groups of 1 to 4 hex digits, either case
+        (b"[IPv6:2001:DB8:0:0:0:0:0:1]", True),
+        (b"[IPv6:2001:db8:0:0:0:0:1]", False),
+        (b"[IPv6:2001:db8:0:0:0:0:0:0:1]", False),
+        (b"[IPv6:2001:db8:0:0:0:0:0:12345]", False),
+        # IPv6-comp: "::" stands for at least two groups, so at most 6 besides it
+        (b"[IPv6:::]", True),
+        (b"[IPv6:1:2:3:4:5:6::]", True),
+        (b"[IPv6:1:2:3::5:6:7]", True),
+        (b"[IPv6:1:2:3:4:5:6:7::]", False),
+        (b"[IPv6:::2:3:4:5:6:7:8]", False),
+        (b"[IPv6:1:2:3::5:6:7:8]", False),
+        (b"[IPv6:1::2::3]", False),
+        # IPv6v4: 6 groups and an IPv4 part, or at most 4 besides the "::";
+        # the IPv4 part's Snum is 1*3DIGIT, so leading zeros are allowed
+        (b"[IPv6:1:2:3:4:5:6:192.0.2.1]", True),
+        (b"[IPv6:1:2:3:4:5:192.0.2.1]", False),
+        (b"[IPv6:1:2:3:4::192.0.2.1]", True),
+        (b"[IPv6:1:2:3:4:5::192.0.2.1]", False),
+        (b"[IPv6:::ffff:001.002.003.004]", True),
+        (b"[IPv6:::192.0.2.256]", False),
+        (b"[IPv6:192.0.2.1]", False),
+        (b"[IPv6:fe80::1%eth0]", False),
+        (b"[001.2.3.4]", True),
+        ("[\u0661.2.3.4]".encode(), False),  # Snum is ASCII DIGIT only
         (b"[x400:c=us]", True),
         (b"[nonsense]", False),
     ],
 )
 def test_4_1_3_address_literals_are_validated(literal: bytes, ok: bool) -> None:
-    """IPv4 literals are four numbers 0-255, IPv6 ones valid IPv6 addresses, and
-    a general literal a tag and content."""
+    """IPv4 literals are four numbers 0-255, IPv6 ones follow IPv6-addr (full,
+    compressed, or with an IPv4 tail), and a general literal is a tag and content."""
     event = rcpt_event(b"<a@" + literal + b">")
     if ok:
         assert isinstance(event, Recipient) and event.forward_path.domain == literal.decode()

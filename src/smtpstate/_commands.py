@@ -55,7 +55,8 @@ _TO = re.compile("TO: *", re.IGNORECASE)
 # RFC 4954 8: sasl-mech = 1*20mech-char; mech-char = UPPER-ALPHA / DIGIT / "-" / "_"
 # (matched without regard to case, as SMTP verbs are).
 _SASL_MECH = re.compile("[A-Za-z0-9_-]{1,20}")
-_IPV4_LITERAL = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+_IPV4_LITERAL = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})")
+_IPV6_HEX = re.compile(r"[0-9A-Fa-f]{1,4}")
 
 # Fast paths for the shapes nearly every client sends: a plain ASCII domain
 # after HELO/EHLO, and "FROM:<local@domain>" or "TO:<local@domain>" with plain
@@ -261,17 +262,48 @@ def _valid_address_literal(literal: str) -> bool:
     inner = literal[1:-1]
     tag, colon, value = inner.partition(":")
     if not colon:
-        octets = _IPV4_LITERAL.fullmatch(inner)
-        return octets is not None and all(int(octet) <= 255 for octet in octets.groups())
+        return _valid_ipv4(inner)
     if tag.upper() == "IPV6":
-        if "%" in value:  # a zone index is not part of IPv6-addr
-            return False
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            return False
-        return True
+        return _valid_ipv6(value)
     return re.fullmatch(_abnf.LDH_STR, tag) is not None and bool(value)
+
+
+def _valid_ipv4(text: str) -> bool:
+    """IPv4-address-literal: four Snum (1*3DIGIT, 0-255; leading zeros allowed)."""
+    octets = _IPV4_LITERAL.fullmatch(text)
+    return octets is not None and all(int(octet) <= 255 for octet in octets.groups())
+
+
+def _valid_ipv6(text: str) -> bool:
+    """IPv6-addr of RFC 5321 4.1.3, by its own grammar rather than by
+    ``ipaddress`` (which refuses the leading zeros an IPv4 tail may have, and
+    takes a "::" that stands for one group where the RFC wants at least two):
+    IPv6-full has 8 groups, IPv6-comp at most 6 besides the "::"; with an IPv4
+    tail, 6 groups, or at most 4 besides the "::"."""
+    head = text
+    full, compressed = 8, 6
+    if "." in text:
+        head, colon, tail = text.rpartition(":")
+        if not colon or not _valid_ipv4(tail):
+            return False
+        if head.endswith(":"):  # "::" just before the IPv4 part
+            head += ":"
+        full, compressed = 6, 4
+    if head.count("::") > 1:
+        return False
+    if "::" in head:
+        left, _, right = head.partition("::")
+        groups = _ipv6_groups(left) + _ipv6_groups(right)
+        return None not in groups and len(groups) <= compressed
+    groups = _ipv6_groups(head)
+    return None not in groups and len(groups) == full
+
+
+def _ipv6_groups(text: str) -> list[str | None]:
+    """The IPv6-hex groups of ``text`` (None for a malformed one; [] for "")."""
+    if not text:
+        return []
+    return [g if _IPV6_HEX.fullmatch(g) else None for g in text.split(":")]
 
 
 def _no_argument(event: Command) -> Callable[[str, str], Command]:

@@ -72,25 +72,6 @@ SYNTAX_REFUSALS = {
 }
 
 
-# -- what the engine does differently from RFC 5321 (see the xfail tests) -------------
-
-_IPV6_LITERAL = re.compile(r"\[ipv6:([^\]]*)\]", re.IGNORECASE)
-
-
-def ipv4_tail_with_leading_zero(text: str) -> bool:
-    """An IPv6v4 address literal whose IPv4 part has a leading zero ("001")."""
-    for content in _IPV6_LITERAL.findall(text):
-        if "." in content:
-            octets = content.rsplit(":", 1)[1].split(".")
-            if any(len(octet) > 1 and octet.startswith("0") for octet in octets):
-                return True
-    return False
-
-
-def one_group_compression(path: GeneratedPath) -> bool:
-    return any(literal in path.text for literal in strategies._ONE_GROUP_COMPRESSIONS)
-
-
 # -- driving the engine ---------------------------------------------------------------
 
 
@@ -119,8 +100,6 @@ def test_paths_keep_the_filters(valid: bool | None, utf8: bool | None, data: st.
 @given(paths(valid=True, role="reverse"))
 def test_4_1_2_valid_reverse_paths_are_accepted_by_mail(path: GeneratedPath) -> None:
     """RFC 5321 4.1.2: Reverse-path = Path / "<>"; RFC 6531 3.3 with SMTPUTF8."""
-    if ipv4_tail_with_leading_zero(path.text):
-        return  # the engine refuses these: test_engine_accepts_ipv6_literal_with_ipv4_leading_zero
     conn = new_conn(extensions=UTF8)
     events, _ = drive(conn, b"EHLO client.example\r\n" + mail_line(path, path.utf8))
     mail = last_command(events)
@@ -134,8 +113,6 @@ def test_4_1_2_valid_reverse_paths_are_accepted_by_mail(path: GeneratedPath) -> 
 @given(paths(valid=True, role="forward"))
 def test_4_1_2_valid_forward_paths_are_accepted_by_rcpt(path: GeneratedPath) -> None:
     """RFC 5321 4.1.2: Forward-path = Path; 4.1.1.3: <Postmaster> without a domain."""
-    if ipv4_tail_with_leading_zero(path.text):
-        return  # the engine refuses these: test_engine_accepts_ipv6_literal_with_ipv4_leading_zero
     conn = new_conn(extensions=UTF8)
     lines = b"EHLO client.example\r\nMAIL FROM:<> SMTPUTF8\r\nRCPT TO:" + path.octets + b"\r\n"
     events, _ = drive(conn, lines)
@@ -151,8 +128,6 @@ def test_4_1_2_invalid_paths_are_refused(
     """RFC 5321 4.1.2, 4.1.3 and 4.5.3.1.1-3: a path that breaks the grammar or
     a length limit is refused with 501 (500 for a bare CR or LF, 2.3.8)."""
     path = data.draw(paths(valid=False, role=role))
-    if one_group_compression(path):
-        return  # the engine takes them: test_engine_refuses_ipv6_literal_with_one_group_compression
     lines = b"EHLO client.example\r\n"
     if role == "reverse":
         lines += b"MAIL FROM:" + path.octets + b" SMTPUTF8\r\n"
@@ -168,8 +143,6 @@ def test_4_1_2_invalid_paths_are_refused(
 def test_rfc6531_3_5_utf8_paths_need_smtputf8(path: GeneratedPath, role: str) -> None:
     """RFC 6531 3.5: a non-ASCII path without SMTPUTF8 is refused (550/553 5.6.7)."""
     assert not path.acceptable(smtputf8=False)
-    if ipv4_tail_with_leading_zero(path.text):
-        return  # the engine refuses these: test_engine_accepts_ipv6_literal_with_ipv4_leading_zero
     conn = new_conn(extensions=UTF8)
     if role == "reverse":
         lines = b"EHLO client.example\r\nMAIL FROM:" + path.octets + b"\r\n"
@@ -191,11 +164,10 @@ def test_paths_reach_the_edges() -> None:
     find(paths(valid=False, utf8=True), lambda p: p.flaw == "local part over 64 octets")
 
 
-# The two places where the engine and RFC 5321 4.1.3 disagree, found by paths().
+# Two address-literal rules of RFC 5321 4.1.3 that paths() found the engine breaking.
 
 
-@pytest.mark.xfail(strict=True, reason="engine finding: IPv6v4 literal with Snum 001 refused")
-def test_engine_accepts_ipv6_literal_with_ipv4_leading_zero() -> None:
+def test_4_1_3_engine_accepts_ipv6_literal_with_ipv4_leading_zero() -> None:
     """RFC 5321 4.1.3: IPv6v4-comp ends in IPv4-address-literal, whose Snum is
     1*3DIGIT, so "001" is valid (and the engine takes [001.2.3.4] as IPv4)."""
     conn = new_conn()
@@ -203,9 +175,8 @@ def test_engine_accepts_ipv6_literal_with_ipv4_leading_zero() -> None:
     assert isinstance(last_command(events), Mail)
 
 
-@pytest.mark.xfail(strict=True, reason="engine finding: '::' for a single group accepted")
 @pytest.mark.parametrize("literal", strategies._ONE_GROUP_COMPRESSIONS)
-def test_engine_refuses_ipv6_literal_with_one_group_compression(literal: str) -> None:
+def test_4_1_3_engine_refuses_ipv6_literal_with_one_group_compression(literal: str) -> None:
     """RFC 5321 4.1.3: in IPv6-comp "::" represents at least 2 groups (at most 6
     groups besides it; at most 4 in IPv6v4-comp)."""
     conn = new_conn()
@@ -253,8 +224,6 @@ def test_well_formed_commands_pass_the_syntax_checks(line: bytes) -> None:
     """RFC 5321 4.1.1 and 4.1.2: a well-formed line is never refused for its
     syntax (it may be for its place in the session). Under TLS, so that
     REQUIRETLS (RFC 8689) is valid."""
-    if ipv4_tail_with_leading_zero(line.decode()):
-        return  # the engine refuses these: test_engine_accepts_ipv6_literal_with_ipv4_leading_zero
     event = answer_to_line(line, implicit_tls=True)
     assert not isinstance(event, UnknownCommand), (line, event)
     if isinstance(event, RejectedCommand):
@@ -456,8 +425,6 @@ def test_2920_sessions_without_mistakes_are_never_refused(
     with strict pipelining that accepts everything refuses nothing, and every
     transaction ends with an accepted message."""
     writes = data.draw(client_sessions(extensions=extensions, mistakes=False))
-    if ipv4_tail_with_leading_zero(b"".join(writes).decode(errors="replace")):
-        return  # the engine refuses these: test_engine_accepts_ipv6_literal_with_ipv4_leading_zero
     conn = new_conn(extensions=extensions, strict_pipelining=True)
     events, _ = play(conn, writes, data)
     refusals = [e for e in events if isinstance(e, (RejectedCommand, UnknownCommand))]
