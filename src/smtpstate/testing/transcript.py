@@ -66,13 +66,13 @@ __all__ = [
     "Transcript",
     "TranscriptMismatch",
     "TranscriptResult",
+    "Write",
     "escape",
     "format_transcript",
     "parse_transcript",
     "run_transcript",
     "run_transcript_tcp",
     "unescape",
-    "Write",
 ]
 
 
