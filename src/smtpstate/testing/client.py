@@ -140,6 +140,10 @@ class Client:
     def drop_plaintext(self, data: bytes) -> None:
         """Called with each read dropped after STARTTLS (see the class doc)."""
 
+    def start_tls(self) -> None:
+        """The TLS handshake after the 220 to STARTTLS: here it succeeds at once."""
+        self.conn.tls_established()
+
     # -- driving ------------------------------------------------------------------
 
     def write(self, data: bytes, cuts: Sequence[int] = ()) -> list[ServerReply]:
@@ -202,7 +206,7 @@ class Client:
                 if eof:
                     conn.receive_data(b"")  # closed during the handshake
                     continue
-                conn.tls_established()
+                self.start_tls()
                 continue
             assert isinstance(event, Event)
             self.events.append(event)
