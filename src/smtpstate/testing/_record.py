@@ -64,10 +64,12 @@ Entry = Sent | Received | Stored | ClientClosed | ServerClosed
 class Transcript:
     """What happened on one connection, in order. ``stores_messages`` says the
     recorder also logs every message the server kept (``Stored``); then the
-    stored messages must be exactly the accepted ones."""
+    stored messages must be exactly the accepted ones. ``greeted`` says the
+    record began after the greeting (a connection greeted elsewhere)."""
 
     entries: list[Entry] = field(default_factory=list)
     stores_messages: bool = False
+    greeted: bool = False  # the greeting went out before the record began
 
     def replies(self) -> list[ServerReply]:
         """Every reply the server sent, in order."""
@@ -137,7 +139,7 @@ class _Checker:
         self.owed: list[_Unit] = []  # units sent, not yet answered (in order)
         self.mode = "command"  # "command", "data", "auth", or "tls-dropped"
         self.chunk: tuple[int, bytes] | None = None  # a BDAT chunk's size and line
-        self.greeted = False
+        self.greeted = transcript.greeted
         self.closed_by_server = False
         self.lmtp = False
         self.recipients = 0  # accepted in the open transaction

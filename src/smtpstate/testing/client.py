@@ -131,6 +131,8 @@ class Client:
         self._content = bytearray()
         if self.conn.awaiting_reply is not None:  # the greeting is owed
             self._run([], eof=False)
+        elif self.conn.state is not State.PROXY_HEADER:
+            self.transcript.greeted = True  # a connection greeted before it came here
 
     # -- hooks for subclasses ------------------------------------------------------
 
