@@ -183,6 +183,8 @@ class _Checker:
                 self.closed_by_server = True
         if self.reader.pending:
             self.fail(f"an incomplete reply at the end: {self.reader.pending!r}")
+        if self.replies_for_body and not self.closed_by_server:
+            self.fail(f"no reply to the end of data for {self.replies_for_body} recipient(s)")
         if self.owed and not self.closed_by_server:
             unit = self.owed[0]
             self.fail(f"no reply to {unit.line!r} ({len(self.owed)} command(s) unanswered)")

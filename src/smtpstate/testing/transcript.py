@@ -49,9 +49,12 @@ from typing import Any
 
 from ._record import (
     ClientClosed,
+    Entry,
+    ProtocolViolation,
     Received,
     Sent,
     ServerClosed,
+    Stored,
     Transcript,
     check_invariants,
     escape,
@@ -60,13 +63,21 @@ from ._shared import ReceivedMessage, ReplyReader, ServerReply
 from .client import Application, Client
 
 __all__ = [
+    "ClientClosed",
     "CloseSide",
+    "Entry",
     "Expect",
+    "ProtocolViolation",
+    "Received",
+    "Sent",
+    "ServerClosed",
     "Step",
+    "Stored",
     "Transcript",
     "TranscriptMismatch",
     "TranscriptResult",
     "Write",
+    "check_invariants",
     "escape",
     "format_transcript",
     "parse_transcript",
