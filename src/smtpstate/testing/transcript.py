@@ -1,16 +1,21 @@
 r"""Transcripts: an SMTP session written as text, run in-process against an
 application or over TCP against any server, and checked reply by reply.
 
-The format, one item per line::
+The format, one item per line (this example runs as it stands)::
 
-    # a comment; blank lines are ignored too
-    S: 220              the next reply has exactly this code
-    C: EHLO c.example   the client sends the text and CRLF
-    S: 2xx              a reply of the class (``xxx``: any reply)
+    # A comment; blank lines are ignored too.
+    # S: the next reply has exactly this code (the greeting comes first).
+    S: 220
+    # C: the client sends the text and CRLF.
+    C: EHLO c.example
+    # A class of codes; "xxx" takes any reply.
+    S: 2xx
+    # Consecutive C lines go out in one write (a pipelined group).
     C: MAIL FROM:<a@example.org>
     C: RCPT TO:<b@example.org>
-    S: 250 2.1.0        ... with this enhanced status code (RFC 3463)
-    S: 250 2.1.5 OK     ... whose first line, after the enhanced code, starts with "OK"
+    # With an enhanced status code; then a prefix of the text after it.
+    S: 250 2.1.0
+    S: 250 2.1.5 OK
     C: DATA
     S: 354
     C: Subject: hi
@@ -18,18 +23,21 @@ The format, one item per line::
     C: ..a line that starts with a dot, stuffed as on the wire
     C: .
     S: 250
-    C- QUI              the client sends the text without CRLF
+    # C- sends the text without CRLF.
+    C- QUI
     C: T
     S: 221
-    C! EOF              the client closes its side
+    # C! EOF: the client closes its side.
+    C! EOF
 
 - ``C:`` and ``C-`` text is what goes on the wire, exactly (nothing is
   dot-stuffed for you), with the escapes ``\r``, ``\n``, ``\t``, ``\\`` and
   ``\xHH``; a single space follows the colon and the rest of the line is the
   text, trailing spaces included.
-- Consecutive ``C`` lines go out in one write: that is how a pipelined group
-  is written (RFC 2920). The ``S`` lines are then matched in order against the
-  replies that come back. A transcript opens with the greeting's ``S`` line.
+- Consecutive ``C`` lines (comments between them aside) go out in one write:
+  that is how a pipelined group is written (RFC 2920). The ``S`` lines are
+  then matched in order against the replies that come back. A transcript
+  opens with the greeting's ``S`` line.
 - STARTTLS: in-process, the client takes the handshake as done after a 220
   (see ``Client``); over TCP, a write that ends with ``C: STARTTLS`` and whose
   last reply is a 220 upgrades the socket with the ``ssl_context`` given.
@@ -178,11 +186,11 @@ def parse_transcript(text: str) -> list[Step]:
             pending += unescape(body) + (b"\r\n" if line[1] == ":" else b"")
             last = (body, number)
             continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue  # a comment does not end a write
         if pending:
             steps.append(Write(bytes(pending), last[1], last[0]))
             pending.clear()
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
         if line == "C! EOF":
             steps.append(CloseSide(number))
             continue
