@@ -210,6 +210,23 @@ class PolicyMachine(ClientMachine):
         if replies and replies[-1].code == 354:
             self.send(stuffed(data.draw(self.bodies())), cut_at)
 
+    @precondition(lambda self: self._in(State.AWAIT_HELLO, State.READY))
+    @rule(data=st.data(), count=st.integers(min_value=1, max_value=3), cut_at=cuts)
+    def transaction(self, data: st.DataObject, count: int, cut_at: list[int]) -> None:
+        """A whole transaction, one command per write, each write cut the same
+        way: so that messages are common, not only the end of a lucky run."""
+        if self._in(State.AWAIT_HELLO):
+            self.send(b"EHLO client.example\r\n", cut_at)
+        if not self._in(State.READY):
+            return  # the application refused the EHLO
+        self.send(f"MAIL FROM:<{data.draw(self.senders())}>\r\n".encode(), cut_at)
+        for _ in range(count):
+            if not self._in(State.IN_MAIL, State.HAS_RCPT):
+                return
+            self.send(f"RCPT TO:<{data.draw(self.recipients())}>\r\n".encode(), cut_at)
+        if self._in(State.HAS_RCPT):
+            self.message(data, cut_at)
+
     @precondition(lambda self: not self.closed)
     @rule(command=st.sampled_from([b"RSET", b"NOOP", b"NOOP hello"]), cut_at=cuts)
     def harmless(self, command: bytes, cut_at: list[int]) -> None:
