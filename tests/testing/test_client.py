@@ -99,16 +99,12 @@ def test_a_bdat_message_is_its_chunks() -> None:
 def test_lmtp_keeps_one_message_per_recipient_accepted_at_the_end() -> None:
     """RFC 2033 4.2: one reply per accepted recipient after the data."""
 
-    def per_recipient(conn: ServerConnection, event: Event) -> Reply | None:
-        if isinstance(event, EndOfMessage) and conn.recipients and event.recipients:
-            # The second reply answers the second recipient: refuse it.
-            index = len(per_recipient_seen)
-            per_recipient_seen.append(index)
-            if index == 1:
-                return Reply(452, "Mailbox full", "4.2.2")
-        return None
+    # The first reply answers the first recipient, the second the second.
+    answers = iter([None, Reply(452, "Mailbox full", "4.2.2")])
 
-    per_recipient_seen: list[int] = []
+    def per_recipient(conn: ServerConnection, event: Event) -> Reply | None:
+        return next(answers) if isinstance(event, EndOfMessage) else None
+
     client = Client(per_recipient, options=Options(lmtp=True))
     client.write(
         b"LHLO c.example\r\nMAIL FROM:<a@example.org>\r\n"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from smtpstate import (
     NEED_DATA,
@@ -71,17 +72,12 @@ def default_application(conn: ServerConnection, event: Event) -> Reply | None:
     return None
 
 
+@dataclass(frozen=True)
 class Exchange:
     """A command event and the reply the application gave it."""
 
-    __slots__ = ("command", "reply")
-
-    def __init__(self, command: Command, reply: ServerReply) -> None:
-        self.command = command
-        self.reply = reply
-
-    def __repr__(self) -> str:
-        return f"Exchange({type(self.command).__name__}, {self.reply.code})"
+    command: Command
+    reply: ServerReply
 
 
 class Client:
