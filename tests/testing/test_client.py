@@ -118,6 +118,20 @@ def test_lmtp_keeps_one_message_per_recipient_accepted_at_the_end() -> None:
     client.check()
 
 
+def test_lmtp_answers_bdat_last_once_per_recipient() -> None:
+    """RFC 2033 4.2 with RFC 3030: BDAT LAST ends the message like the end of data."""
+    client = Client(options=Options(lmtp=True), extensions=Extensions(chunking=True))
+    client.write(b"LHLO c.example\r\nMAIL FROM:<a@example.org>\r\n")
+    client.write(b"RCPT TO:<one@example.org>\r\nRCPT TO:<two@example.org>\r\n")
+    replies = client.write(b"BDAT 2\r\nabBDAT 1 LAST\r\nc")
+    assert [r.code for r in replies] == [250, 250, 250]  # the chunk, then one per recipient
+    assert [(m.rcpt_tos, m.content) for m in client.messages] == [
+        (["one@example.org"], b"abc"),
+        (["two@example.org"], b"abc"),
+    ]
+    client.check()
+
+
 def test_starttls_drops_the_rest_of_the_write_and_restarts_the_session() -> None:
     """RFC 3207 4.2: plaintext sent ahead of the handshake is never read; the
     session starts again under TLS."""

@@ -18,6 +18,7 @@ from smtpstate import Event, Extensions, Recipient, Reply, ServerConnection
 from smtpstate.testing._shared import ServerReply
 from smtpstate.testing.client import Application, Client, ProtocolViolation
 from smtpstate.testing.transcript import (
+    ClientClosed,
     CloseSide,
     Expect,
     TranscriptMismatch,
@@ -215,6 +216,45 @@ def test_tcp_runner_reports_a_mismatch() -> None:
         TranscriptMismatch, match=r"line 8: expected S: 5xx 5\.1\.1 No such user, got 250 2\.1\.5"
     ):
         run_transcript_tcp(SESSION, HOST, port, timeout=TIMEOUT)
+
+
+def test_tcp_runner_sees_the_server_close() -> None:
+    """After the 221 the server closes: a reply expected then is missing."""
+    text = "S: 220\nC: QUIT\nS: 221\nS: 250\n"
+    with engine_server() as port, pytest.raises(
+        TranscriptMismatch, match="line 4: expected S: 250, got no reply"
+    ):
+        run_transcript_tcp(text, HOST, port, timeout=TIMEOUT)
+
+
+def test_tcp_runner_closes_the_client_side() -> None:
+    """``C! EOF``: the server sees the end of the stream and closes."""
+    with engine_server() as port:
+        result = run_transcript_tcp("S: 220\nC: NOOP\nC! EOF\nS: 250\n", HOST, port)
+    assert [r.code for r in result.replies] == [220, 250]
+    assert any(isinstance(e, ClientClosed) for e in result.record.entries)
+    assert [r.code for r in result.record.replies()] == [220, 250]
+
+
+def test_tcp_runner_gives_up_on_a_silent_server() -> None:
+    """A server that never answers: the read times out, the reply is missing."""
+    listener = socket.create_server((HOST, 0))
+    listener.settimeout(TIMEOUT)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener:
+            sock, _ = listener.accept()
+            with sock:
+                sock.settimeout(TIMEOUT)
+                while sock.recv(65536):  # read until the client goes
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with pytest.raises(TranscriptMismatch, match="line 1: expected S: 220, got no reply"):
+        run_transcript_tcp("S: 220\n", HOST, listener.getsockname()[1], timeout=0.3)
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
 
 
 def test_tcp_runner_catches_a_server_that_answers_twice() -> None:

@@ -160,8 +160,6 @@ class _Checker:
                     self.mode = "command"  # the handshake came between the writes
                 self.client += entry.data
                 self.cut_units()
-                if self.mode == "tls-dropped":
-                    self.client.clear()
             elif isinstance(entry, Received):
                 if self.closed_by_server:
                     self.fail(f"{where}: the server sent {entry.data!r} after closing")

@@ -201,9 +201,6 @@ class Client:
                 assert conn.state is State.TLS_PENDING, conn.state
                 for piece in pending:
                     self.drop_plaintext(piece)
-                if eof:
-                    conn.receive_data(b"")  # closed during the handshake
-                    continue
                 self.start_tls()
                 continue
             assert isinstance(event, Event)
