@@ -4,8 +4,11 @@ TCP runner against a server thread on the engine and the example socket server."
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -312,3 +315,17 @@ S: 221
     assert "STARTTLS" not in result.replies[4].lines  # not offered again under TLS
     with pytest.raises(ValueError, match="pass ssl_context"):
         run_transcript_tcp(text, HOST, server.port)
+
+
+def test_the_client_and_the_transcript_runner_need_neither_pytest_nor_hypothesis() -> None:
+    """They work in an install without the ``testing`` extra."""
+    code = (
+        "import sys; import smtpstate.testing.transcript, smtpstate.testing.client; "
+        "print(sorted({'pytest', 'hypothesis'} & set(sys.modules)))"
+    )
+    src = Path(transcript_module.__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=60, check=True,
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )  # fmt: skip
+    assert out.stdout.strip() == b"[]"
