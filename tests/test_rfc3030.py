@@ -19,6 +19,7 @@ from smtpstate import (
     LocalProtocolError,
     MessageData,
     Noop,
+    Recipient,
     RejectedCommand,
     RemoteProtocolError,
     Reply,
@@ -141,6 +142,23 @@ def test_2_data_after_bdat_is_503() -> None:
     assert codes(out)[-1] == 503
     assert isinstance(events[-1], RejectedCommand)
     assert "BDAT" in events[-1].reason
+    assert conn.state is State.IN_BDAT
+
+
+def refuse_bad(event: Event) -> Reply | None:
+    """Refuses the recipients named ``bad``."""
+    if isinstance(event, Recipient) and event.forward_path.local_part == "bad":
+        return Reply(550, "No such user", "5.1.1")
+    return default_answer(event)
+
+
+def test_2_data_after_bdat_is_503_when_a_recipient_was_also_refused() -> None:
+    """A refused RCPT beside an accepted one does not make DATA between chunks
+    a "no valid recipients" 554 (RFC 5321 3.3): it is still out of sequence."""
+    wire = EHLO_MAIL + b"RCPT TO:<bad@example.net>\r\n" + bdat(b"x") + b"DATA\r\n"
+    conn, events, out = session(wire, CHUNKING, answer=refuse_bad)
+    assert codes(out)[-3:] == [550, 250, 503]
+    assert isinstance(events[-1], RejectedCommand)
     assert conn.state is State.IN_BDAT
 
 

@@ -17,6 +17,13 @@ the group is fed to the engine cut at random points, and after each step the inv
   body broke a rule under the reject policy, is a prefix of it and is refused);
   a BDAT message is its accepted chunks' octets exactly, whatever they hold;
 - nothing sent after STARTTLS in the same write is ever answered (RFC 3207 4.2).
+
+The machinery is smtpstate.testing's: the machine is a ``ClientMachine``, whose
+in-memory ``Client`` feeds the cuts and answers the events (the hooks below add
+the buffer bound and the STARTTLS checks), and whose invariant checks the wire
+of the whole session after each step (``check_invariants``: one reply per
+command, none to the plaintext after STARTTLS, nothing after 221 or 421, the
+stored messages exactly the accepted ones).
 """
 
 from __future__ import annotations
@@ -28,17 +35,9 @@ from dataclasses import dataclass, field
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from smtpstate import (
-    NEED_DATA,
-    PAUSED,
     Command,
     ConnectionClosed,
     DataStart,
@@ -51,15 +50,16 @@ from smtpstate import (
     MessageData,
     Options,
     Recipient,
-    RemoteProtocolError,
     Reply,
     Reset,
     ServerConnection,
     State,
 )
 from smtpstate._data import _HOLD_LIMIT
+from smtpstate.testing.client import Client
+from smtpstate.testing.stateful import ClientMachine
 
-from .helpers import default_answer, reply_to
+from .helpers import default_answer
 
 S = State
 # A plaintext command injected after STARTTLS: it must never run.
@@ -105,10 +105,44 @@ body_lines = st.lists(
 )
 
 
-class SmtpClientModel(RuleBasedStateMachine):
+class ModelClient(Client):
+    """The in-memory client, with the model's checks at the points only the
+    engine loop sees."""
+
+    def __init__(self, model: SmtpClientModel, conn: ServerConnection) -> None:
+        self.model = model
+        super().__init__(model.application, connection=conn)
+
+    def need_data(self) -> None:
+        # Bounded: a command line's limit, or in a body the open line the
+        # reader holds back to deliver whole lines, plus one read.
+        held = len(self.conn.trailing_data[0])
+        assert held <= max(self.model.limit, _HOLD_LIMIT) + self.model.largest, held
+
+    def drop_plaintext(self, data: bytes) -> None:
+        # After the 220 to STARTTLS the rest of this write is plaintext read
+        # ahead of the handshake: the engine refuses it and changes nothing
+        # (RFC 3207 4.2), so the adapter discards it.
+        with pytest.raises(LocalProtocolError):
+            self.conn.receive_data(data)
+        assert self.conn.state is S.TLS_PENDING
+        assert self.conn.trailing_data == (b"", False)
+
+    def start_tls(self) -> None:
+        assert self.conn.state is S.TLS_PENDING and self.model.tls_pending
+        super().start_tls()
+
+
+class SmtpClientModel(ClientMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.conn: ServerConnection | None = None
+        self.largest = 0  # the largest read of the write being run
+
+    def application(self, conn: ServerConnection, event: Event) -> Reply | None:
+        return answer(event)
+
+    def make_client(self) -> Client:
+        return ModelClient(self, self.new_connection)
 
     # -- the session --------------------------------------------------------------
 
@@ -117,11 +151,11 @@ class SmtpClientModel(RuleBasedStateMachine):
         long=st.sampled_from(["reject", "pass"]),
         max_errors=st.sampled_from([None, 6, 20]),
     )
-    def connect(self, bad: str, long: str, max_errors: int | None) -> None:
-        self.open(bad, long, max_errors)
+    def connect(self, bad: str, long: str, max_errors: int | None) -> None:  # type: ignore[override]
+        self.start(bad, long, max_errors)
 
-    def open(self, bad: str, long: str, max_errors: int | None) -> None:
-        self.conn = ServerConnection(
+    def start(self, bad: str, long: str, max_errors: int | None) -> None:
+        self.new_connection = ServerConnection(
             "mx.example.org",
             Extensions(
                 pipelining=True,
@@ -137,7 +171,8 @@ class SmtpClientModel(RuleBasedStateMachine):
             ),
         )
         self.bad_policy, self.long_policy, self.max_errors = bad, long, max_errors
-        self.conn.send(Reply(220, "mx.example.org ESMTP"))
+        self.new_connection.send(Reply(220, "mx.example.org ESMTP"))
+        self.open()  # the Client takes the greeted connection
         self.state = S.AWAIT_HELLO  # the model's idea of the state
         self.errors = 0  # commands the engine refused (the error budget)
         self.refused_rcpts = 0
@@ -160,7 +195,7 @@ class SmtpClientModel(RuleBasedStateMachine):
         max_errors=st.sampled_from([None, 6, 20]),
     )
     def reconnect(self, bad: str, long: str, max_errors: int | None) -> None:
-        self.open(bad, long, max_errors)
+        self.start(bad, long, max_errors)
 
     # -- the model: one command at a time -------------------------------------------
 
@@ -294,55 +329,21 @@ class SmtpClientModel(RuleBasedStateMachine):
     # -- running a step against the engine ------------------------------------------
 
     def run(self, step: Step, cuts: list[int], eof: bool = False) -> None:
-        assert self.conn is not None
-        conn = self.conn
+        assert self.client is not None
+        client = self.client
         data = step.wire
         points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-        chunks = [data[a:b] for a, b in itertools.pairwise(points) if b > a]
-        largest = max((len(c) for c in chunks), default=0)
-        feed = iter(chunks)
-        events: list[Event] = []
-        out = bytearray()
-        while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as error:
-                out += conn.send(error.reply)
-                break
-            if event is NEED_DATA:
-                held = len(conn.trailing_data[0])
-                # Bounded: a command line's limit, or in a body the open line the
-                # reader holds back to deliver whole lines, plus one read.
-                assert held <= max(self.limit, _HOLD_LIMIT) + largest, held
-                chunk = next(feed, None)
-                if chunk is None:
-                    if not eof:
-                        break
-                    eof = False
-                    conn.receive_data(b"")
-                else:
-                    conn.receive_data(chunk)
-                continue
-            if event is PAUSED:
-                # After the 220 to STARTTLS the rest of this write is plaintext
-                # read ahead of the handshake: the engine refuses it and changes
-                # nothing (RFC 3207 4.2), so the adapter discards it; then the
-                # handshake completes.
-                assert conn.state is S.TLS_PENDING and self.tls_pending
-                for chunk in feed:
-                    with pytest.raises(LocalProtocolError):
-                        conn.receive_data(chunk)
-                    assert conn.state is S.TLS_PENDING
-                    assert conn.trailing_data == (b"", False)
-                conn.tls_established()
-                continue
-            assert isinstance(event, Event)
-            events.append(event)
-            if isinstance(event, ConnectionClosed):
-                break
-            if isinstance(event, Command):
-                out += conn.send(reply_to(conn, event, answer))
-        self.check(step, events, bytes(out))
+        self.largest = max((b - a for a, b in itertools.pairwise(points)), default=0)
+        first_event, first_reply = len(client.events), len(client.replies)
+        # The client answers every command through ``answer``; a protocol
+        # error's reply goes out and the session ends; STARTTLS goes through
+        # ModelClient's hooks.
+        self.send(data, points)
+        if eof:
+            self.close_client()
+        events = client.events[first_event:]
+        out = b"".join(reply.raw for reply in client.replies[first_reply:])
+        self.check(step, events, out)
         if self.tls_pending:  # RFC 3207 4.2: the session starts again, under TLS
             self.tls_pending, self.tls = False, True
             self.state, self.extended, self.authenticated = S.AWAIT_HELLO, False, False
@@ -545,7 +546,6 @@ class SmtpClientModel(RuleBasedStateMachine):
     def disconnect(self, where: str, lines: list[bytes], cuts: list[int]) -> None:
         """The client goes away: ConnectionClosed, no reply, and a partial body
         is never completed (RFC 5321 4.1.1.4: only CRLF.CRLF ends it)."""
-        assert self.conn is not None
         step = Step(chunks_before=self.chunks)
         in_transaction = self.state in IN_TRANSACTION
         mid_body = False
@@ -567,7 +567,6 @@ class SmtpClientModel(RuleBasedStateMachine):
         self.run_to_close(step, cuts, in_transaction, mid_body)
 
     def run_to_close(self, step: Step, cuts: list[int], mid_tx: bool, mid_body: bool) -> None:
-        assert self.conn is not None
         events_before = self.conn.state
         self.run(step, cuts, eof=True)
         closed = self.conn.next_event()
@@ -579,7 +578,7 @@ class SmtpClientModel(RuleBasedStateMachine):
 
     @invariant()
     def state_is_as_rfc_5321_says(self) -> None:
-        if self.conn is None:
+        if self.client is None:
             return
         if self.dead:
             assert self.conn.state is S.ERROR

@@ -519,7 +519,14 @@ def out_of_sequence(
     if state is AWAIT_HELLO:
         return NEED_HELLO.refuse(verb)
     transaction = conn._transaction
-    if command_type is DataStart and transaction is not None and transaction.rejected_recipients:
+    if (
+        command_type is DataStart
+        and state is IN_MAIL
+        and transaction is not None
+        and transaction.rejected_recipients
+    ):
+        # RFC 5321 3.3: 554 only when every RCPT was refused; between BDAT
+        # chunks (some recipient accepted) DATA is out of sequence (RFC 3030 2).
         return NO_VALID_RECIPIENTS.refuse(verb)
     return OUT_OF_SEQUENCE.refuse(verb, _state.sequence_error(state, command_type))
 
