@@ -11,6 +11,7 @@ import socket
 import socketserver
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from smtpstate import Extensions
 from smtpstate.testing.conformance import CASES, Level, Outcome, run, summary
+from smtpstate.testing.sink import SMTPSink
 
 HOST = "127.0.0.1"
 
@@ -169,3 +172,23 @@ def test_command_line_exit_2_on_usage_error() -> None:
     command = [sys.executable, "-m", "smtpstate.testing.conformance", "--host", HOST]
     result = subprocess.run(command, capture_output=True, timeout=60)
     assert result.returncode == 2
+
+
+def test_the_sink_passes_the_suite() -> None:
+    """smtp_sink, with STARTTLS, AUTH and every extension the suite tests, is a
+    conforming server: no case fails, and only what it does not offer skips."""
+    extensions = Extensions(chunking=True, dsn=True, smtputf8=True, size=10_000_000)
+    sink = SMTPSink(tls=True, accounts={"joe": "secret"}, extensions=extensions)
+    with sink, tempfile.TemporaryDirectory() as folder:
+        ca = Path(folder) / "ca.pem"
+        ca.write_text(sink.certificate_pem, encoding="ascii")
+        results = run(sink.host, sink.port, tls_ca=str(ca), auth=("joe", "secret"))
+    failed = [(r.case.id, r.reason) for r in results if r.outcome is Outcome.FAIL]
+    assert failed == []
+    skipped = {r.case.id for r in results if r.outcome is Outcome.SKIP}
+    assert skipped <= {
+        "chunking.binarymime",
+        "chunking.binarymime-data-503",
+        "auth.cram-md5",
+        "auth.initial-response-server-first",
+    }

@@ -140,7 +140,9 @@ def rcpt_unclosed(t: Check) -> None:
 def rcpt_route(t: Check) -> None:
     client = t.session()
     t.mail(client)
-    reply = client.command(f"RCPT TO:<@relay.example.org,@b.example.org:{t.target.rcpt}>")
+    # A route needs a mailbox after it: the bare <Postmaster> form cannot take one.
+    mailbox = t.target.rcpt if "@" in t.target.rcpt else f"postmaster@{_domain(t)}"
+    reply = client.command(f"RCPT TO:<@relay.example.org,@b.example.org:{mailbox}>")
     t.expect(reply, (250, 251, 550, 551, 553), "RCPT with a source route")
 
 
