@@ -88,7 +88,7 @@ def test_docs_count_the_cases() -> None:
     """The user docs' topic table and the results section of docs/conformance.md
     give the number of cases there are."""
     docs = Path(__file__).resolve().parents[2] / "docs"
-    guide = (docs / "_draft_testing_conformance.md").read_text(encoding="utf-8")
+    guide = (docs / "testing.md").read_text(encoding="utf-8")
     per_topic = Counter(c.id.split(".")[0] for c in CASES)
     rows = re.findall(r"^\| ((?:`[a-z0-9]+`(?:, )?)+) \| (\d+) \|", guide, re.MULTILINE)
     documented = {tuple(re.findall(r"`(.+?)`", topics)): int(n) for topics, n in rows}

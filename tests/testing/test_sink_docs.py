@@ -1,20 +1,19 @@
-"""Every ```python block of the smtp_sink guide runs: a block that defines tests is
-a test file run by pytest (with the plugin, as a user would), any other block is
-executed as a script."""
+"""Every ```python block of the smtp_sink part of docs/testing.md runs: a block
+that defines tests is a test file run by pytest (with the plugin, as a user
+would), any other block is executed as a script."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.testing.docpage import PAGE, part_blocks
 from tests.testing.test_sink import plugin_args
 
 pytest_plugins = ["pytester"]
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "_draft_testing_sink.md"
-BLOCKS = re.findall(r"^```python\n(.*?)^```$", GUIDE.read_text(encoding="utf-8"), re.M | re.S)
+BLOCKS = part_blocks("sink")
 
 
 def test_the_guide_has_its_examples() -> None:
@@ -31,4 +30,4 @@ def test_block_runs(block: str, pytester: pytest.Pytester) -> None:
         result = pytester.runpytest("--strict-markers", *plugin_args())
         result.assert_outcomes(passed=tests)
     else:
-        exec(compile(block, str(GUIDE), "exec"), {"__name__": "__guide__"})
+        exec(compile(block, str(PAGE), "exec"), {"__name__": "__guide__"})

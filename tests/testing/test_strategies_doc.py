@@ -1,9 +1,7 @@
-"""Every ```python block of the strategies page runs, and its tests pass."""
+"""Every ```python block of the strategies part of docs/testing.md runs, and its tests pass."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +10,9 @@ from hypothesis import strategies as st
 
 import smtpstate
 from smtpstate.testing.strategies import bodies, client_sessions
+from tests.testing.docpage import part_blocks
 
-PAGE = Path(__file__).resolve().parents[2] / "docs" / "_draft_testing_strategies.md"
-BLOCKS = re.findall(r"^```python\n(.*?)^```$", PAGE.read_text(encoding="utf-8"), re.S | re.M)
+BLOCKS = part_blocks("strategies")
 
 
 def test_the_page_has_python_blocks() -> None:
@@ -24,7 +22,7 @@ def test_the_page_has_python_blocks() -> None:
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_block_runs_and_its_tests_pass(block: str) -> None:
     namespace: dict[str, Any] = {"__name__": "strategies_page"}
-    exec(compile(block, str(PAGE), "exec"), namespace)
+    exec(compile(block, "<docs/testing.md: strategies>", "exec"), namespace)
     tests = [value for name, value in namespace.items() if name.startswith("test_")]
     assert tests, "each block defines at least one test"
     for test in tests:
@@ -35,7 +33,7 @@ def test_the_fuzz_example_finds_a_policy_bug() -> None:
     """What the page promises: with hostile bodies, a policy that answers every
     EndOfMessage with 250 fails (send() refuses it for a flagged body)."""
     namespace: dict[str, Any] = {"__name__": "strategies_page"}
-    exec(compile(BLOCKS[1], str(PAGE), "exec"), namespace)
+    exec(compile(BLOCKS[1], "<docs/testing.md: strategies>", "exec"), namespace)
 
     def careless(conn: smtpstate.ServerConnection, event: smtpstate.Event) -> smtpstate.Reply:
         if isinstance(event, smtpstate.EndOfMessage):
