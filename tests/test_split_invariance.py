@@ -26,6 +26,7 @@ from smtpstate import (
     Reply,
     State,
 )
+from smtpstate.testing.strategies import bodies, client_sessions, splits
 
 from .helpers import GREETING, default_answer, merge_data, new_conn
 
@@ -132,6 +133,29 @@ def test_events_and_replies_do_not_depend_on_the_cuts(
     assert whole == random_cuts
     ends = [e for e in whole[0] if isinstance(e, EndOfMessage)]
     assert len(ends) <= data.count(b"DATA\r\n")
+
+
+# Sessions from smtpstate.testing's client model: every extension it uses,
+# mistakes and hostile bodies mixed in, BDAT as well as DATA.
+GENERATED = Extensions(size=100_000, chunking=True, smtputf8=True, dsn=True)
+
+
+@settings(max_examples=60)
+@given(
+    client_sessions(extensions=GENERATED, message_bodies=bodies(hostile=True)),
+    st.sampled_from(range(len(CONFIGS))),
+    st.data(),
+)
+def test_generated_sessions_do_not_depend_on_the_cuts(
+    writes: list[bytes], config_index: int, draw: st.DataObject
+) -> None:
+    """The same invariance for the sessions of ``smtpstate.testing.strategies``,
+    each write cut by ``splits()`` (RFC 5321 2.3.8: lines end at CRLF, not at
+    the reads; RFC 2920: a pipelined group is the same commands)."""
+    config = {"extensions": GENERATED, **CONFIGS[config_index]}
+    whole = run([b"".join(writes)], config)
+    pieces = [chunk for write in writes for chunk in draw.draw(splits(write))]
+    assert run(pieces, config) == whole
 
 
 @given(st.lists(body_line(), max_size=10), st.data())
