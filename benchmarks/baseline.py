@@ -35,6 +35,7 @@ TERMINATOR = b"\r\n.\r\n"
 # Proper prefixes of the terminator, longest first: a read ending in one of them
 # keeps it back, since the next read may complete the terminator.
 PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
+KEPT_LAST = frozenset(prefix[-1] for prefix in PREFIXES)  # most reads end otherwise
 # The body is read as if a CRLF came just before it (a dot on its first line is
 # stuffed too); these two octets are never delivered.
 BODY_START = b"\r\n"
@@ -60,7 +61,14 @@ class BaselineSession:
     def feed(self, data: bytes) -> None:
         if not data:
             return
-        if self.held:
+        if self.in_data and not self.held:
+            # The usual read in a body: it starts inside a line (a read ending
+            # with CRLF keeps it back), so it is delivered whole unless it
+            # holds the terminator or ends with a part of it.
+            if data[-1] not in KEPT_LAST and data.find(TERMINATOR) < 0:
+                self.deliver(b"\r\n".join(data.split(b"\r\n.")))
+                return
+        elif self.held:
             if self.skip and self.held == BODY_START and not data.startswith(b"."):
                 self.skip = 0  # the body starts with no dot: nothing to look back at
             else:
@@ -107,13 +115,14 @@ class BaselineSession:
             self.write(MESSAGE_ACCEPTED)
             return end + 5
         stop = len(data)
-        for prefix in PREFIXES:
-            if data.endswith(prefix):
-                stop -= len(prefix)
-                self.held = data[stop:]
-                if stop < skip:
-                    self.skip = skip  # BODY_START is kept back too
-                break
+        if data[-1] in KEPT_LAST:
+            for prefix in PREFIXES:
+                if data.endswith(prefix):
+                    stop -= len(prefix)
+                    self.held = data[stop:]
+                    if stop < skip:
+                        self.skip = skip  # BODY_START is kept back too
+                    break
         if stop > pos + skip:
             if pos == 0 and stop == len(data):
                 piece = b"\r\n".join(data.split(b"\r\n."))  # the usual read: no slice
