@@ -147,10 +147,12 @@ def w2_passes(chunks: list[bytes], upto: int) -> None:
 def w2() -> None:
     body, _ = run.make_body(10 * run.MB, seed=2)
     feeds = [*run.COMMANDS, *run.chunked(body + b".\r\n", 65536), run.QUIT]
-    # Whole lines, as the decoder gets them (it cuts each read at its last CRLF).
-    chunks = []
-    for chunk in run.chunked(body, 65536):
-        chunks.append(chunk[: chunk.rfind(b"\r\n") + 2])
+    # Whole lines, about 64 KiB each, as the decoder cuts them (at the last CRLF).
+    chunks, start = [], 0
+    while start < len(body):
+        end = body.rfind(b"\r\n", start, start + 65536) + 2
+        chunks.append(body[start:end])
+        start = end
     drivers = {"baseline": impls.Baseline(), "smtpstate": impls.Smtpstate()}
     passes = {
         "find the end, unstuff (what the baseline does)": 2,
