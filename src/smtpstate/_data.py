@@ -256,6 +256,8 @@ def _unstuffed(view: memoryview, cut: int, dots: list[int] | None) -> bytes:
     if dots is None:
         # Like replace(b"\r\n.", b"\r\n"), which scans twice (it counts first).
         return b"\r\n".join(bytes(view[:cut]).split(_DOT_LINE))
+    if not dots:  # the usual case for a few lines, as when a body trickles in
+        return bytes(view[:cut])
     pieces = []
     start = 0
     for at in dots:
