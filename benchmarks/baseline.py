@@ -1,10 +1,13 @@
-"""The baseline: about the least work a pure-Python SMTP sink can do.
+"""The baseline: the least work a pure-Python SMTP sink can do.
 
-It splits command lines at CRLF, answers each verb with a canned reply, finds
-the end of the body with ``bytes.find`` and removes the stuffed dots with
-``bytes.replace``. It checks nothing (no syntax, no sequence, no limits, no bare
-CR or LF), so it is the floor that a real engine is measured against, not a
-server to use.
+It splits command lines at CRLF and answers each verb with a canned reply. In
+the body it finds the end with one ``bytes.find`` and removes the stuffed dots
+with one ``split``/``join`` per read (``bytes.replace`` does the same work but
+scans twice: it counts first), on the bytes as they came: no buffer to append
+to and cut, no copy of a whole read, no line-by-line work. Between reads
+it keeps at most the four octets that may start the terminator. It checks
+nothing (no syntax, no sequence, no limits, no bare CR or LF, no line length),
+so it is the floor that a real engine is measured against, not a server to use.
 
 The same class serves the in-process workloads (``feed``) and the loopback
 baseline server in ``e2e.py``.
@@ -28,6 +31,15 @@ REPLIES = {
 UNKNOWN = b"500 Command not recognized\r\n"
 MESSAGE_ACCEPTED = b"250 OK\r\n"
 
+TERMINATOR = b"\r\n.\r\n"
+# Proper prefixes of the terminator, longest first: a read ending in one of them
+# keeps it back, since the next read may complete the terminator.
+PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
+KEPT_LAST = frozenset(prefix[-1] for prefix in PREFIXES)  # most reads end otherwise
+# The body is read as if a CRLF came just before it (a dot on its first line is
+# stuffed too); these two octets are never delivered.
+BODY_START = b"\r\n"
+
 
 class BaselineSession:
     """One SMTP session. ``write`` gets the reply bytes, ``deliver`` the
@@ -38,51 +50,83 @@ class BaselineSession:
     ) -> None:
         self.write = write
         self.deliver = deliver
-        self.buffer = bytearray()
+        # Commands: an incomplete line. Body: the kept-back octets, a proper
+        # prefix of the terminator (BODY_START at the start of the body).
+        self.held = b""
+        self.skip = 0  # how many octets of BODY_START lead the held octets + the next read
         self.in_data = False
         self.closed = False
         write(GREETING)
 
     def feed(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
+        if not data:
+            return
+        if self.in_data and not self.held:
+            # The usual read in a body: it starts inside a line (a read ending
+            # with CRLF keeps it back), so it is delivered whole unless it
+            # holds the terminator or ends with a part of it.
+            if data[-1] not in KEPT_LAST and data.find(TERMINATOR) < 0:
+                self.deliver(b"\r\n".join(data.split(b"\r\n.")))
+                return
+        elif self.held:
+            if self.skip and self.held == BODY_START and not data.startswith(b"."):
+                self.skip = 0  # the body starts with no dot: nothing to look back at
+            else:
+                data = self.held + data  # at most a command line or four octets
+            self.held = b""
+        pos = 0
         while not self.closed:
             if self.in_data:
-                if not self._body():
+                pos = self._body(data, pos)
+                if pos < 0:
                     return
                 continue
-            end = buffer.find(b"\r\n")
+            end = data.find(b"\r\n", pos)
             if end < 0:
+                self.held = data[pos:]
                 return
-            verb = bytes(buffer[:4]).upper()
-            del buffer[: end + 2]
+            verb = data[pos : pos + 4].upper()
+            pos = end + 2
             self.write(REPLIES.get(verb, UNKNOWN))
             if verb == b"DATA":
-                # The body is read as if a CRLF came just before it, so that a
-                # dot on its first line and an empty body need no special case.
-                buffer[:0] = b"\r\n"
                 self.in_data = True
+                if pos == len(data):
+                    self.held, self.skip = BODY_START, 2
+                    return
+                if data.startswith(b".", pos):  # rare: copy the rest behind BODY_START
+                    data, pos, self.skip = BODY_START + data[pos:], 0, 2
             elif verb == b"QUIT":
                 self.closed = True
 
-    def _body(self) -> bool:
-        """Deliver what can be delivered; True once the body has ended.
+    def _body(self, data: bytes, pos: int) -> int:
+        """Deliver what ``data[pos:]`` holds of the body: the position after the
+        terminator, or -1 when every octet is used (some perhaps kept back).
 
-        The buffer always starts with the CRLF that ended the previous line
-        (already delivered), so ``\\r\\n.`` finds every stuffed dot and
-        ``\\r\\n.\\r\\n`` finds the end, whatever the chunk boundaries.
-        """
-        buffer = self.buffer
-        end = buffer.find(b"\r\n.\r\n")
+        At ``pos`` the data starts inside a line, after a CRLF already
+        delivered (with no dot next), or with the octets kept back last time
+        (``skip`` of them BODY_START, not delivered), so ``\\r\\n.`` finds every
+        stuffed dot."""
+        skip, self.skip = self.skip, 0
+        end = data.find(TERMINATOR, pos)
         if end >= 0:
-            if end:
-                self.deliver(bytes(buffer[: end + 2]).replace(b"\r\n.", b"\r\n")[2:])
-            del buffer[: end + 5]
+            if end + 2 > pos + skip:
+                self.deliver(b"\r\n".join(data[pos : end + 2].split(b"\r\n."))[skip:])
             self.in_data = False
             self.write(MESSAGE_ACCEPTED)
-            return True
-        cut = buffer.rfind(b"\r\n")
-        if cut > 0:
-            self.deliver(bytes(buffer[: cut + 2]).replace(b"\r\n.", b"\r\n")[2:])
-            del buffer[:cut]
-        return False
+            return end + 5
+        stop = len(data)
+        if data[-1] in KEPT_LAST:
+            for prefix in PREFIXES:
+                if data.endswith(prefix):
+                    stop -= len(prefix)
+                    self.held = data[stop:]
+                    if stop < skip:
+                        self.skip = skip  # BODY_START is kept back too
+                    break
+        if stop > pos + skip:
+            if pos == 0 and stop == len(data):
+                piece = b"\r\n".join(data.split(b"\r\n."))  # the usual read: no slice
+            else:
+                piece = b"\r\n".join(data[pos:stop].split(b"\r\n."))
+            self.deliver(piece[skip:] if skip else piece)
+        return -1

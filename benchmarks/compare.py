@@ -1,7 +1,8 @@
-"""Old against new: the in-process workloads W1, W2 and W4 (benchmarks/run.py)
-for smtpstate at an earlier commit and at the working tree, side by side.
+"""Old against new: the in-process workloads W1, W2 and W4 (benchmarks/run.py;
+W3 too on request) for smtpstate at an earlier commit and at the working tree,
+side by side.
 
-    python benchmarks/compare.py OLD_REV [--pairs 6] [--repeats 5]
+    python benchmarks/compare.py OLD_REV [--pairs 6] [--repeats 5] [--workloads W1,W2,W3,W4]
 
 The old commit is checked out into a temporary git worktree. Each side runs in
 its own process with its own ``src/`` and its own ``benchmarks/`` (so each uses
@@ -45,10 +46,10 @@ print(json.dumps(medians))
 """
 
 
-def measure(tree: Path, repeats: int) -> dict[str, float]:
+def measure(tree: Path, repeats: int, workloads: list[str]) -> dict[str, float]:
     src = str(tree / "src")
     env = {**os.environ, "PYTHONPATH": src}
-    command = [sys.executable, "-c", CHILD, src, str(repeats), ",".join(WORKLOADS)]
+    command = [sys.executable, "-c", CHILD, src, str(repeats), ",".join(workloads)]
     result = subprocess.run(
         command, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=600
     )
@@ -61,7 +62,13 @@ def main() -> None:
     parser.add_argument("old", help="the earlier commit (any git revision)")
     parser.add_argument("--pairs", type=int, default=6, help="old/new pairs (6)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per process (5)")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated, from W1 to W4 (W1,W2,W4; W3 takes about 1 s a run)",
+    )
     args = parser.parse_args()
+    workloads = args.workloads.split(",")
     with tempfile.TemporaryDirectory() as folder:
         old_tree = Path(folder) / "old"
         subprocess.run(
@@ -72,7 +79,12 @@ def main() -> None:
             pairs = []
             for index in range(args.pairs):
                 print(f"pair {index + 1} of {args.pairs}", file=sys.stderr, flush=True)
-                pairs.append((measure(old_tree, args.repeats), measure(ROOT, args.repeats)))
+                pairs.append(
+                    (
+                        measure(old_tree, args.repeats, workloads),
+                        measure(ROOT, args.repeats, workloads),
+                    )
+                )
         finally:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)],
@@ -81,7 +93,7 @@ def main() -> None:
     print(f"old: {args.old}; new: the working tree; {args.pairs} pairs, {args.repeats} runs each")
     print("| workload | old median (µs/unit) | new median (µs/unit) | new/old per pair | median |")
     print("|---|---:|---:|---|---:|")
-    for key in WORKLOADS:
+    for key in workloads:
         old = [pair[0][key] * 1e6 for pair in pairs]
         new = [pair[1][key] * 1e6 for pair in pairs]
         ratios = [n / o for o, n in zip(old, new, strict=True)]

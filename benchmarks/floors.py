@@ -1,6 +1,7 @@
-"""Two costs of a W1 session that engine work cannot remove, beside the baseline's.
+"""Costs that engine work cannot remove, beside the baseline's.
 
-    python benchmarks/floors.py
+    python benchmarks/floors.py          # W1: the API and the events of a session
+    python benchmarks/floors.py W2       # W2: the C passes of the body checks
 
 - **API**: the sink application of ``impls.py`` driving a stand-in connection
   that does no protocol work: each ``receive_data`` queues the events a real
@@ -13,6 +14,11 @@
 Both are printed next to the baseline's cost of a whole W1 session, measured
 in the same run (min over repeats: the machine is shared). See
 docs/performance.md, "Why W1 and W4 stay near 5x".
+
+``W2`` times, on W2's 64 KiB reads, the bytes-method passes and nothing else:
+the baseline's two, then the body decoder's, each added to the ones before,
+beside the baseline and smtpstate on the whole of W2. See
+docs/performance.md, "W2: the body path against the true minimum".
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ def build_w1_events() -> None:
     st.ConnectionClosed(mid_transaction=False, mid_body=False)
 
 
-def main() -> None:
+def w1() -> None:
     body, _ = run.make_body(1000, seed=1)
     sessions = [[*run.COMMANDS, body + b".\r\n", run.QUIT]] * 2000
     baseline = impls.Baseline()
@@ -110,5 +116,87 @@ def main() -> None:
         print(f"| {label} | {seconds * 1e6:.2f} | {seconds / base:.2f}x |")
 
 
+def long_line(segment: bytes, limit: int = 1000) -> bool:
+    """The decoder's long-line test: one ``rfind`` per window of the limit's width."""
+    start = 0
+    while len(segment) - start >= limit:
+        last = segment.rfind(b"\n", start, start + limit)
+        if last < 0:
+            return True
+        start = last + 1
+    return False
+
+
+def walk_and_unstuff(chunk: bytes) -> bytes:
+    """The decoder's first pass: from one CRLF "." to the next (the end, or a
+    stuffed dot), then one copy without the stuffed dots."""
+    pieces, start = [], 0
+    at = chunk.find(b"\r\n.")
+    while at >= 0 and not chunk.startswith(b"\r\n", at + 3):
+        pieces.append(chunk[start : at + 2])
+        start = at + 3
+        at = chunk.find(b"\r\n.", start)
+    pieces.append(chunk[start:])
+    return b"".join(pieces)
+
+
+def w2_passes(chunks: list[bytes], upto: int) -> None:
+    """The baseline's two passes over each read (``upto`` 1), or the first
+    ``upto`` of the passes the body decoder makes."""
+    for chunk in chunks:
+        if upto == 1:
+            chunk.find(b"\r\n.\r\n")  # the end of the body
+            b"\r\n".join(chunk.split(b"\r\n."))  # dot-unstuffing
+            continue
+        segment = walk_and_unstuff(chunk)  # 2: the end and dot-unstuffing
+        found = False
+        if upto > 2:
+            found = b"\0" in segment  # 3: NUL
+        if upto > 3:
+            rebuilt = b"\r\n".join(segment.splitlines()) + b"\r\n"
+            found = rebuilt != segment  # 4: bare CR or LF (the segment ends with CRLF)
+        if upto > 4:
+            found = long_line(segment)  # 5: line length
+        if found:
+            raise AssertionError("W2's body breaks no rule")
+
+
+def w2() -> None:
+    body, _ = run.make_body(10 * run.MB, seed=2)
+    feeds = [*run.COMMANDS, *run.chunked(body + b".\r\n", 65536), run.QUIT]
+    # Whole lines, about 64 KiB each, as the decoder cuts them (at the last CRLF).
+    chunks, start = [], 0
+    while start < len(body):
+        end = body.rfind(b"\r\n", start, start + 65536) + 2
+        chunks.append(body[start:end])
+        start = end
+    drivers = {"baseline": impls.Baseline(), "smtpstate": impls.Smtpstate()}
+    passes = {
+        "find the end, split/join (the baseline's two passes)": 1,
+        "walk the stuffed dots, join (the decoder's one pass for both)": 2,
+        "... and look for NUL": 3,
+        "... and for bare CR or LF (splitlines, join, compare)": 4,
+        "... and for long lines (every engine check)": 5,
+    }
+    times: dict[str, list[float]] = {name: [] for name in [*drivers, *passes]}
+    for _ in range(9):
+        for name, driver in drivers.items():
+            started = time.perf_counter()
+            driver.run([feeds])
+            times[name].append(time.perf_counter() - started)
+        for label, upto in passes.items():
+            started = time.perf_counter()
+            w2_passes(chunks, upto)
+            times[label].append(time.perf_counter() - started)
+    base = min(times["baseline"])
+    mb = len(body) / run.MB
+    print("| W2, 10 MB in 64 KiB reads | ms | MB/s | / baseline |")
+    print("|---|---:|---:|---:|")
+    for label in ["baseline", *passes, "smtpstate"]:
+        seconds = min(times[label])
+        name = f"{label}, whole W2" if label in drivers else f"C passes only: {label}"
+        print(f"| {name} | {seconds * 1e3:.1f} | {mb / seconds:.0f} | {seconds / base:.2f}x |")
+
+
 if __name__ == "__main__":
-    main()
+    w2() if sys.argv[1:] == ["W2"] else w1()

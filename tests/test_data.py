@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smtpstate import RemoteProtocolError
-from smtpstate._data import _BAD_LINE_ENDING, END, DataReader, _has_bad_line_ending
+from smtpstate import RemoteProtocolError, _data
+from smtpstate._data import (
+    _BAD_LINE_ENDING,
+    _MAX_WALKED_DOTS,
+    END,
+    DataReader,
+    _find_end,
+    _has_bad_line_ending,
+)
 from smtpstate._receivebuffer import ReceiveBuffer
 
 
@@ -226,3 +235,80 @@ def test_bad_line_ending_check_agrees_with_the_pattern(segment: bytes) -> None:
     """The fast check (splitlines, rejoined with CRLF) finds a fault exactly
     when the regular expression that locates the first fault finds one."""
     assert _has_bad_line_ending(segment) == (_BAD_LINE_ENDING.search(segment) is not None)
+
+
+# -- the dot walk (_find_end, _unstuffed) and its fallback ----------------------
+
+dotted_wire = st.lists(
+    st.sampled_from([b"\r\n.", b"\r\n..", b"\r\n.\r", b"a", b"\r\n", b".", b"\r", b"\n", b"\0"]),
+    max_size=200,
+).map(b"".join)
+
+
+@given(dotted_wire)
+def test_4_1_1_4_the_dot_walk_finds_the_end_a_search_for_crlf_dot_crlf_finds(wire: bytes) -> None:
+    """RFC 5321 4.1.1.4: the body ends at the first CRLF "." CRLF. Walking
+    from one CRLF "." to the next finds the same place as searching for the
+    whole terminator, and lists every CRLF "." before it (the stuffed dots)."""
+    end, dots = _find_end(bytearray(wire))
+    assert end == wire.find(b"\r\n.\r\n")
+    stop = len(wire) if end < 0 else end
+    every = [at for at in range(stop) if wire.startswith(b"\r\n.", at)]
+    assert dots == (every if len(every) <= _MAX_WALKED_DOTS else None)
+
+
+def pieces_of(chunks: list[bytes], r: DataReader) -> tuple[list[bytes], bool, bytes]:
+    """Every piece ``read`` returns (not joined), whether the body ended, and the rest."""
+    buf, pieces = ReceiveBuffer(), []
+    for n, chunk in enumerate(chunks):
+        buf.append(chunk)
+        while (piece := r.read(buf)) is not None:
+            if piece is END:
+                return pieces, True, bytes(buf) + b"".join(chunks[n + 1 :])
+            pieces.append(piece)
+    return pieces, False, bytes(buf)
+
+
+@given(
+    dotted_wire,
+    st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=20),
+    st.sampled_from(["reject", "pass"]),
+)
+def test_4_5_2_dot_walk_and_its_fallback_give_the_same_pieces_however_cut(
+    wire: bytes, sizes: list[int], policy: str
+) -> None:
+    """RFC 5321 4.5.2 (transparency), 4.1.1.4 (end of data), 4.5.3.1.6 (line
+    length), SMTP smuggling: the walk over the stuffed dots and the fallback
+    (one search for the end, one split/join) deliver the same pieces, the same
+    flags and the same rest, for the same bytes cut the same way; and both
+    agree with the byte-by-byte reference."""
+    wire += b"\r\n.\r\nNEXT"
+    chunks, i = [], 0
+    while i < len(wire):
+        size = sizes[len(chunks) % len(sizes)]
+        chunks.append(wire[i : i + size])
+        i += size
+    results = []
+    for most in (_MAX_WALKED_DOTS, 0, 10**9):  # as shipped, always, never falling back
+        r = reader(max_line=40, bad_line_endings=policy, long_lines=policy)
+        with mock.patch.object(_data, "_MAX_WALKED_DOTS", most):
+            pieces, ended, rest = pieces_of(chunks, r)
+        results.append((pieces, ended, rest, r.size, r.bad_line_endings, r.long_lines))
+    assert results[0] == results[1] == results[2]
+    expected = reference(wire, max_line=40)
+    assert expected is not None
+    pieces, ended, rest, size, bad, long = results[0]
+    assert ended and rest == expected[3] and size == len(expected[0])
+    assert (bad, long) == ((expected[1], expected[2]) if policy == "reject" else (False, False))
+    if policy == "pass":
+        assert b"".join(pieces) == expected[0]
+
+
+def test_4_5_2_a_read_with_many_stuffed_dots_is_unstuffed_and_ended_by_the_fallback() -> None:
+    """More stuffed dots in one read than the walk takes: the fallback still
+    removes each of them, and a bare LF "." CRLF after them does not end the
+    body (SMTP smuggling); only CRLF "." CRLF does."""
+    many = b"..x\r\n" * (_MAX_WALKED_DOTS + 10)
+    body, ended, rest = decode([b"a\r\n" + many + b"b\n.\r\nc\r\n.\r\nNEXT"], reader())
+    assert ended and rest == b"NEXT"
+    assert body == b"a\r\n" + b".x\r\n" * (_MAX_WALKED_DOTS + 10) + b"b"

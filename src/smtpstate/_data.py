@@ -1,7 +1,10 @@
 """The DATA body decoder (RFC 5321 4.1.1.4, 4.5.2, 4.5.3.1.6; RFC 1870).
 
 It cuts the body out of the byte stream with bytes methods only (find, split,
-join), so its cost per byte stays close to a plain copy:
+join), so its cost per byte stays close to a plain copy. One walk over the
+stuffed dots (each CRLF ".") finds both the end and what to unstuff, with a
+Python step per stuffed dot, not per line; a read with many of them falls back
+to one search for the end and one split/join:
 
 * only CRLF "." CRLF ends the body: a bare CR or LF never does (SMTP smuggling);
 * a "." at the start of a line is removed (dot-unstuffing), and only after CRLF;
@@ -32,6 +35,11 @@ BodyPolicy = Literal["reject", "close", "pass"]
 LongLinePolicy = Literal["reject", "pass"]
 
 _TERMINATOR = b"\r\n.\r\n"
+# CRLF ".": a stuffed dot (RFC 5321 4.5.2), unless CRLF follows (the terminator).
+_DOT_LINE = b"\r\n."
+# A read with more stuffed dots than this is cut and unstuffed by C passes over
+# the whole read (find, split, join) rather than a Python step per dot.
+_MAX_WALKED_DOTS = 64
 # Proper prefixes of the terminator, longest first: a buffer ending in one of
 # them cannot be delivered yet, since the next bytes may complete it.
 _PREFIXES = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
@@ -121,7 +129,7 @@ class DataReader:
             del data[:3]
             self._ended = True
             return END
-        end = data.find(_TERMINATOR)
+        end, dots = _find_end(data)
         if end >= 0:
             cut = end + 2  # the CRLF before "." ends the last line and belongs to the body
             self._ended = True
@@ -138,7 +146,7 @@ class DataReader:
                         cut -= len(prefix)
                         break
         with memoryview(data) as view:  # one copy, not a bytearray slice and then bytes
-            segment = bytes(view[:cut])
+            segment = _unstuffed(view, cut, dots)
         del data[: cut + 3 if self._ended else cut]
         return self._decode(segment)
 
@@ -161,7 +169,8 @@ class DataReader:
         )
 
     def _decode(self, segment: bytes) -> bytes:
-        """Check and unstuff one segment of wire bytes. ``read`` never cuts a
+        """Check one segment, unstuffed but for a dot at its very start (the
+        CRLF before it came in an earlier segment). ``read`` never cuts a
         segment inside a possible terminator or between CR and LF.
 
         The checks run on the unstuffed bytes: the size is the message's
@@ -169,8 +178,6 @@ class DataReader:
         duplicated for transparency (RFC 5321 4.5.3.1.6)."""
         if self._at_line_start and segment.startswith(b"."):
             segment = segment[1:]
-        # Like replace(b"\r\n.", b"\r\n"), which scans twice (it counts first).
-        segment = b"\r\n".join(segment.split(b"\r\n."))
         self._at_line_start = segment.endswith(b"\r\n")
         delivering = not (self.oversized or self.bad_line_endings or self.long_lines)
         stop = len(segment)  # where delivery stops: before the first fault
@@ -219,6 +226,47 @@ class DataReader:
                 start = last + 1
         self._line_length = len(segment) - start
         return too_long or self._line_length >= limit
+
+
+def _find_end(data: bytearray) -> tuple[int, list[int] | None]:
+    """Where the terminator starts in ``data`` (-1: not there yet), and where
+    each CRLF "." before it starts (the stuffed dots, and perhaps the start of
+    a terminator cut off at the end of ``data``); None instead of the list
+    when there are more than ``_MAX_WALKED_DOTS``.
+
+    The terminator is the first CRLF "." followed by CRLF, so walking from one
+    CRLF "." to the next finds it as ``find(_TERMINATOR)`` would: two of them
+    never overlap, since neither LF nor "." starts one."""
+    dots: list[int] = []
+    at = data.find(_DOT_LINE)
+    while at >= 0:
+        if data.startswith(b"\r\n", at + 3):
+            return at, dots
+        if len(dots) == _MAX_WALKED_DOTS:
+            return data.find(_TERMINATOR, at), None
+        dots.append(at)
+        at = data.find(_DOT_LINE, at + 3)
+    return -1, dots
+
+
+def _unstuffed(view: memoryview, cut: int, dots: list[int] | None) -> bytes:
+    """``view[:cut]`` without the dot of each CRLF "." in it (RFC 5321 4.5.2),
+    in one copy; ``dots`` as ``_find_end`` gives them. The slices of ``view``
+    are gone when this returns, so the buffer can be cut after it."""
+    if dots is None:
+        # Like replace(b"\r\n.", b"\r\n"), which scans twice (it counts first).
+        return b"\r\n".join(bytes(view[:cut]).split(_DOT_LINE))
+    if not dots:  # the usual case for a few lines, as when a body trickles in
+        return bytes(view[:cut])
+    pieces = []
+    start = 0
+    for at in dots:
+        if at + 2 >= cut:  # its dot is not in this segment
+            break
+        pieces.append(view[start : at + 2])
+        start = at + 3
+    pieces.append(view[start:cut])
+    return b"".join(pieces)
 
 
 def _long_line_stop(segment: bytes, open_line: int, limit: int) -> int:
