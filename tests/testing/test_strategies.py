@@ -206,7 +206,8 @@ def answer_to_line(line: bytes, **options: object) -> Event:
     verb = re.split(rb"[ \r\n]", line, maxsplit=1)[0].upper()
     conn = new_conn(extensions=EVERYTHING, **options)
     drive(conn, prefix_for(verb))
-    chunk = re.fullmatch(rb"BDAT (\d+)( LAST)?\r\n", line, re.IGNORECASE)
+    # A BDAT's octets follow it; a count too long to send is one the engine refuses.
+    chunk = re.fullmatch(rb"BDAT (\d{1,7})( LAST)?\r\n", line, re.IGNORECASE)
     events, _ = drive(conn, line + (b"x" * int(chunk[1]) if chunk else b""))
     commands = [e for e in events if isinstance(e, Command)]
     assert len(commands) == 1, (line, events)
