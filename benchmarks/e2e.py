@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -175,7 +176,7 @@ class Server:
     def __init__(self, command: list[str]) -> None:
         self.command = command
 
-    def __enter__(self) -> int:
+    def __enter__(self) -> Server:
         self.process = subprocess.Popen(
             self.command,
             stdout=subprocess.PIPE,
@@ -192,9 +193,20 @@ class Server:
                 break
             match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
             if match:
-                return int(match[1])
+                self.port = int(match[1])
+                return self
         self.__exit__()
         raise RuntimeError(f"server did not start: {self.command}")
+
+    def cpu(self) -> float:
+        """The server's CPU seconds so far, user and system, all its threads
+        (Linux; NaN elsewhere). Steadier than its rate on a busy machine."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
@@ -240,16 +252,21 @@ async def _client(port: int, message: bytes, deadline: float, done: list[int]) -
         writer.close()
 
 
-async def load(port: int, clients: int, message: bytes, seconds: float) -> float:
-    """Messages per second for ``clients`` concurrent connections."""
+async def load(
+    port: int, clients: int, message: bytes, seconds: float, server_cpu: Callable[[], float]
+) -> tuple[float, float]:
+    """Messages per second for ``clients`` concurrent connections, and the
+    server's CPU seconds per message."""
     done = [0]
+    cpu = server_cpu()
     start = time.perf_counter()
     deadline = start + seconds
     await asyncio.wait_for(
         asyncio.gather(*(_client(port, message, deadline, done) for _ in range(clients))),
         timeout=seconds + 60,
     )
-    return done[0] / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return done[0] / elapsed, (server_cpu() - cpu) / max(1, done[0])
 
 
 def find_smtp_source() -> str | None:
@@ -278,13 +295,23 @@ def _smtp_source_run(program: str, port: int, clients: int, length: int, count: 
     return time.perf_counter() - start
 
 
-def load_smtp_source(program: str, port: int, clients: int, length: int, seconds: float) -> float:
+def load_smtp_source(
+    program: str,
+    port: int,
+    clients: int,
+    length: int,
+    seconds: float,
+    server_cpu: Callable[[], float],
+) -> tuple[float, float]:
     """Messages per second with smtp-source: a short run sizes one of about
-    ``seconds`` (bounded to 200,000 messages), which is the one measured."""
+    ``seconds`` (bounded to 200,000 messages), which is the one measured; and
+    the server's CPU seconds per message in it."""
     probe = clients * 5
     rate = probe / _smtp_source_run(program, port, clients, length, probe)
     count = min(200_000, max(clients, int(rate * seconds)))
-    return count / _smtp_source_run(program, port, clients, length, count)
+    cpu = server_cpu()
+    rate = count / _smtp_source_run(program, port, clients, length, count)
+    return rate, (server_cpu() - cpu) / count
 
 
 def run_all(
@@ -321,18 +348,19 @@ def run_all(
     names = [name for name in wanted if available(name)]
     missing = [name for name in wanted if name not in names]
     samples: dict[tuple[str, str, int], list[float]] = {}
+    cpu_samples: dict[tuple[str, str, int], list[float]] = {}
     # All servers run at once (an idle one costs nothing) and the cells go
     # round-robin over them, so a busy spell of a shared machine hits them all.
     with contextlib.ExitStack() as stack:
         maildir = stack.enter_context(tempfile.TemporaryDirectory(prefix="e2e-maildir-"))
-        ports = {}
+        servers_up: dict[str, Server] = {}
         for name in list(names):
             print(f"  E2E starting {name} ...", file=sys.stderr, flush=True)
             command = SERVERS[name]
             if name in MAILDIR_SERVERS:
                 command = [*command, "--maildir", os.path.join(maildir, name.replace(" ", "-"))]
             try:
-                ports[name] = stack.enter_context(Server(command))
+                servers_up[name] = stack.enter_context(Server(command))
             except RuntimeError:
                 names.remove(name)
                 missing.append(f"{name} (did not start)")
@@ -341,17 +369,23 @@ def run_all(
             for label, message in messages.items():
                 for count in client_counts:
                     for name in names:
+                        server = servers_up[name]
                         if program is not None:
-                            size = all_sizes[label]
-                            rate = load_smtp_source(program, ports[name], count, size, seconds)
+                            rate, cpu = load_smtp_source(
+                                program, server.port, count, all_sizes[label], seconds, server.cpu
+                            )
                         else:
-                            rate = asyncio.run(load(ports[name], count, message, seconds))
+                            rate, cpu = asyncio.run(
+                                load(server.port, count, message, seconds, server.cpu)
+                            )
                         samples.setdefault((name, label, count), []).append(rate)
+                        cpu_samples.setdefault((name, label, count), []).append(cpu)
                         if name in MAILDIR_SERVERS:  # keep the disk and the folder small
                             _empty_maildir(os.path.join(maildir, name.replace(" ", "-")))
     if LOADGEN_CPUS is not None:
         os.sched_setaffinity(0, set(_CPUS))
     results = {key: statistics.median(rates) for key, rates in samples.items()}
+    cpus = {key: statistics.median(values) for key, values in cpu_samples.items()}
     generator = (
         "Postfix's `smtp-source` (`-d`, HELO, one command at a time per client; "
         "payload of 1,000 and 1,000,000 octets plus its headers)"
@@ -367,8 +401,9 @@ def run_all(
         f"Load generator: {generator}, {repeats} x {seconds:g} s per cell, "
         f"round-robin over the servers, median.{pinning}",
         "",
-        "| server | message | clients | messages/s | MB/s | vs baseline server | vs smtpd |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| server | message | clients | messages/s | MB/s | vs baseline server | vs smtpd "
+        "| server CPU per message | CPU vs baseline |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (name, label, count), rate in sorted(
         results.items(), key=lambda item: (item[0][1], item[0][2], names.index(item[0][0]))
@@ -379,9 +414,11 @@ def run_all(
             ratios.append(f"{rate / base:.2f}" if base else "")
         # smtp-source's own headers are not counted: MB/s is of the payload.
         size = (all_sizes[label] if program is not None else len(messages[label])) / 1e6
+        cpu, base_cpu = cpus[(name, label, count)], cpus.get(("baseline", label, count))
+        cpu_ratio = f"{cpu / base_cpu:.2f}" if base_cpu else ""
         rows.append(
             f"| {name} | {label} | {count} | {rate:,.0f} | {rate * size:,.1f} "
-            f"| {ratios[0]} | {ratios[1]} |"
+            f"| {ratios[0]} | {ratios[1]} | {cpu * 1e6:,.0f} µs | {cpu_ratio} |"
         )
     rows += ["", "Servers: " + "; ".join(f"{name}: {SERVER_NOTES[name]}" for name in names) + "."]
     if missing:
