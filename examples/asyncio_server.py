@@ -78,8 +78,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
 
     def pump(self) -> None:
         """Run the engine until it needs bytes, write the replies, then wait."""
-        session, conn = self.session, self.session.conn
-        tls_offered = self.config.tls is not None
+        session, conn, tls_offered = self.session, self.session.conn, self.config.tls is not None
         try:
             while not self.paused and not self.busy:
                 try:
@@ -146,8 +145,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.transport.write(out)
 
     def wait(self, timeout: float) -> None:
-        """Set the deadline. Pushing it back is free: an early timer re-arms itself,
-        so a client that answers in time costs no timer per command."""
+        """Set the deadline. Pushing it back costs no timer: an early one re-arms itself."""
         self.deadline = deadline = self.loop.time() + timeout
         timer = self.timer
         if timer is not None and timer.when() > deadline:
