@@ -162,7 +162,8 @@ def available(name: str) -> bool:
     import importlib.util
     import warnings
 
-    module = {"aiosmtpd": "aiosmtpd", "smtpd": "smtpd", "trio --discard": "trio"}.get(name)
+    base = name.removesuffix(" (other)")
+    module = {"aiosmtpd": "aiosmtpd", "smtpd": "smtpd", "trio --discard": "trio"}.get(base)
     if module is None:
         return True
     with warnings.catch_warnings():
@@ -333,10 +334,13 @@ def run_all(
     clients: list[int] | None = None,
     sizes: list[str] | None = None,
     repeats: int | None = None,
+    other_examples: str | None = None,
 ) -> str:
     """The E2E table; ``loadgen`` is "bundled", "smtp-source" or "auto" (the
     latter where installed). ``servers`` (keys of ``SERVER_KEYS``), ``clients``,
-    ``sizes`` ("1KB", "1MB") and ``repeats`` narrow the run; None: all."""
+    ``sizes`` ("1KB", "1MB") and ``repeats`` narrow the run; None: all.
+    ``other_examples``: a folder holding another version of the example servers
+    (an earlier commit's), each run beside the tree's as "NAME (other)"."""
     import run  # the body generator
 
     program = find_smtp_source() if loadgen != "bundled" else None
@@ -355,6 +359,8 @@ def run_all(
     if program is None and LOADGEN_CPUS is not None:
         os.sched_setaffinity(0, LOADGEN_CPUS)  # the bundled generator runs in this process
     wanted = list(SERVERS) if servers is None else [SERVER_KEYS[key] for key in servers]
+    if other_examples:  # the same example servers from another folder, beside these
+        wanted = [twin for name in wanted for twin in (name, *_twin(name, other_examples))]
     if "baseline" not in wanted:
         wanted.insert(0, "baseline")  # the denominator
     names = [name for name in wanted if available(name)]
@@ -449,6 +455,19 @@ SERVER_NOTES = {
 }
 
 
+def _twin(name: str, folder: str) -> list[str]:
+    """Register "NAME (other)", the example server ``name`` run from ``folder``."""
+    command = SERVERS[name]
+    if not (len(command) > 1 and command[1].startswith(EXAMPLES + os.sep)):
+        return []  # not an example server
+    twin = f"{name} (other)"
+    SERVERS[twin] = [command[0], os.path.join(folder, os.path.basename(command[1])), *command[2:]]
+    SERVER_NOTES[twin] = f"the same from {folder}"
+    if name in MAILDIR_SERVERS:
+        MAILDIR_SERVERS.add(twin)
+    return [twin]
+
+
 def _empty_maildir(path: str) -> None:
     for sub in ("new", "tmp"):
         folder = os.path.join(path, sub)
@@ -482,6 +501,11 @@ def add_options(parser: Any) -> None:
     )
     parser.add_argument("--sizes", type=lambda text: text.split(","), metavar="1KB,1MB")
     parser.add_argument("--repeats", type=int, metavar="N")
+    parser.add_argument(
+        "--other-examples",
+        metavar="DIR",
+        help="also run the example servers found in DIR (e.g. an earlier commit's examples/)",
+    )
 
 
 def selection(args: Any) -> dict[str, Any]:
@@ -490,6 +514,7 @@ def selection(args: Any) -> dict[str, Any]:
         "clients": args.clients,
         "sizes": args.sizes,
         "repeats": args.repeats,
+        "other_examples": args.other_examples,
     }
 
 
