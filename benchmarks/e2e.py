@@ -3,6 +3,7 @@
 ``SMTP_SOURCE`` to the program), else by the bundled asyncio load generator.
 
     python benchmarks/e2e.py serve baseline|aiosmtpd|smtpd   # a server on 127.0.0.1, port 0
+    python benchmarks/e2e.py [--servers KEYS] [--clients N,N] [--sizes 1KB,1MB]  # E2E cells
 
 Servers (``SERVERS``): the three example servers with ``--discard`` (asyncio,
 socket, trio), the asyncio example delivering to a Maildir in a temporary

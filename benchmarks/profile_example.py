@@ -4,9 +4,13 @@ the way asyncio drives it, beside the minimal sink of ``e2e.py`` fed the same
 reads. No socket and no event loop turn: what is left is the Python time of
 one message that the servers' own code adds.
 
-    python benchmarks/profile_example.py            # µs per message, median of 7
+    python benchmarks/profile_example.py            # CPU µs per message, median of 7
     python benchmarks/profile_example.py --maildir  # delivering to a Maildir
     python benchmarks/profile_example.py --profile  # cProfile, own time by layer
+    python benchmarks/profile_example.py --examples DIR  # another copy of examples/
+
+CPU time of the process (``time.process_time``), not wall time: on a shared
+machine it moves much less.
 
 One message is the reads ``smtp-source -d`` makes the server take: MAIL, RCPT,
 DATA, then the 1 KB body with its terminator, each answered before the next.
