@@ -2,12 +2,15 @@
 ``smtp-source`` where it is installed (Debian package ``postfix``; or set
 ``SMTP_SOURCE`` to the program), else by the bundled asyncio load generator.
 
-    python benchmarks/e2e.py serve baseline|aiosmtpd   # a server on 127.0.0.1, port 0
+    python benchmarks/e2e.py serve baseline|aiosmtpd|smtpd   # a server on 127.0.0.1, port 0
+    python benchmarks/e2e.py [--servers KEYS] [--clients N,N] [--sizes 1KB,1MB]  # E2E cells
 
-Servers: the asyncio example server (``examples/asyncio_server.py --discard``),
-aiosmtpd's ``Controller`` with a handler that drops the message, and a minimal
-asyncio server built on ``baseline.py``. Each prints ``listening on
-127.0.0.1:PORT`` once it accepts connections, like the example server does.
+Servers (``SERVERS``): the three example servers with ``--discard`` (asyncio,
+socket, trio), the asyncio example delivering to a Maildir in a temporary
+folder, aiosmtpd's ``Controller`` with a handler that drops the message, the
+stdlib ``smtpd`` (Python <= 3.11) with a ``process_message`` that drops it, and
+a minimal asyncio server built on ``baseline.py``. Each prints ``listening on
+127.0.0.1:PORT`` once it accepts connections, like the example servers do.
 
 Both generators do the same per client: one connection, a greeting (EHLO for
 the bundled one, HELO for ``smtp-source``), then transactions (MAIL, RCPT,
@@ -27,7 +30,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,7 +56,7 @@ def _pinned(cpus: set[int] | None) -> Any:
 
 
 ROOT = os.path.dirname(HERE)
-EXAMPLE = os.path.join(ROOT, "examples", "asyncio_server.py")
+EXAMPLES = os.path.join(ROOT, "examples")
 
 
 # -- servers -------------------------------------------------------------------
@@ -80,6 +85,26 @@ async def _serve_baseline() -> None:
         await server.serve_forever()
 
 
+def _serve_smtpd() -> None:
+    import asyncore
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import smtpd
+
+    class Sink(smtpd.SMTPServer):
+        def process_message(self, *args: Any, **kwargs: Any) -> None:
+            return None  # 250 OK
+
+    server = Sink(("127.0.0.1", 0), None, decode_data=False)
+    # smtpd listens with a backlog of 5: more clients connecting at once would
+    # wait for SYN retries (a second each) and measure those instead.
+    server.socket.listen(1024)
+    print(f"listening on 127.0.0.1:{server.socket.getsockname()[1]}", flush=True)
+    asyncore.loop(timeout=1)
+
+
 def _serve_aiosmtpd() -> None:
     import socket
 
@@ -102,28 +127,60 @@ def _serve_aiosmtpd() -> None:
         controller.stop()
 
 
+def _example(script: str, *flags: str) -> list[str]:
+    return [sys.executable, os.path.join(EXAMPLES, script), "--port", "0", *flags]
+
+
+def _ours(kind: str) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), "serve", kind]
+
+
+# Name -> command. A name in MAILDIR_SERVERS gets "--maildir DIR" (a temporary
+# folder, emptied after every cell).
 SERVERS = {
-    "baseline": [sys.executable, os.path.abspath(__file__), "serve", "baseline"],
-    "aiosmtpd": [sys.executable, os.path.abspath(__file__), "serve", "aiosmtpd"],
-    "smtpstate (examples/asyncio_server.py --discard)": [
-        sys.executable,
-        EXAMPLE,
-        "--port",
-        "0",
-        "--discard",
-    ],
+    "baseline": _ours("baseline"),
+    "asyncio --discard": _example("asyncio_server.py", "--discard"),
+    "asyncio Maildir": _example("asyncio_server.py"),
+    "socket --discard": _example("socket_server.py", "--discard"),
+    "trio --discard": _example("trio_server.py", "--discard"),
+    "smtpd": _ours("smtpd"),
+    "aiosmtpd": _ours("aiosmtpd"),
+}
+MAILDIR_SERVERS = {"asyncio Maildir"}
+# What --servers takes: a short key per server.
+SERVER_KEYS = {
+    "baseline": "baseline",
+    "asyncio": "asyncio --discard",
+    "asyncio-maildir": "asyncio Maildir",
+    "socket": "socket --discard",
+    "trio": "trio --discard",
+    "smtpd": "smtpd",
+    "aiosmtpd": "aiosmtpd",
 }
 
 
 def available(name: str) -> bool:
-    if name == "aiosmtpd":
-        try:
-            import aiosmtpd.controller  # noqa: F401
-        except ImportError:
-            return False
-    if name.startswith("smtpstate"):
-        return os.path.exists(EXAMPLE)
-    return True
+    import importlib.util
+    import warnings
+
+    base = name.removesuffix(" (other)")
+    module = {"aiosmtpd": "aiosmtpd", "smtpd": "smtpd", "trio --discard": "trio"}.get(base)
+    if module is None:
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.util.find_spec(module) is not None
+
+
+# Every server runs with glibc's mmap threshold fixed at 1 MiB (and the heap
+# trimmed only past 4 MiB, or the same buffer would move the break). asyncio's
+# Protocol reads into a new 256 KiB bytes object per read (the minimal sink and
+# aiosmtpd read that way). Left dynamic, the threshold is 128 KiB until the first
+# large buffer is freed whole (a 1 MB message): that object cost an mmap, an
+# mremap and a munmap per read before the first 1 MB cell and none after, and
+# the sink's CPU per 1 KB message moved between about 50 and 200 µs with the
+# order of the cells. Fixed, every read is served from the heap, in every cell.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=4194304"
 
 
 class Server:
@@ -132,9 +189,10 @@ class Server:
     def __init__(self, command: list[str]) -> None:
         self.command = command
 
-    def __enter__(self) -> int:
+    def __enter__(self) -> Server:
         self.process = subprocess.Popen(
             self.command,
+            env={**os.environ, "GLIBC_TUNABLES": MALLOC_TUNABLES},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -149,9 +207,20 @@ class Server:
                 break
             match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
             if match:
-                return int(match[1])
+                self.port = int(match[1])
+                return self
         self.__exit__()
         raise RuntimeError(f"server did not start: {self.command}")
+
+    def cpu(self) -> float:
+        """The server's CPU seconds so far, user and system, all its threads
+        (Linux; NaN elsewhere). Steadier than its rate on a busy machine."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
@@ -197,16 +266,21 @@ async def _client(port: int, message: bytes, deadline: float, done: list[int]) -
         writer.close()
 
 
-async def load(port: int, clients: int, message: bytes, seconds: float) -> float:
-    """Messages per second for ``clients`` concurrent connections."""
+async def load(
+    port: int, clients: int, message: bytes, seconds: float, server_cpu: Callable[[], float]
+) -> tuple[float, float]:
+    """Messages per second for ``clients`` concurrent connections, and the
+    server's CPU seconds per message."""
     done = [0]
+    cpu = server_cpu()
     start = time.perf_counter()
     deadline = start + seconds
     await asyncio.wait_for(
         asyncio.gather(*(_client(port, message, deadline, done) for _ in range(clients))),
         timeout=seconds + 60,
     )
-    return done[0] / (time.perf_counter() - start)
+    elapsed = time.perf_counter() - start
+    return done[0] / elapsed, (server_cpu() - cpu) / max(1, done[0])
 
 
 def find_smtp_source() -> str | None:
@@ -235,58 +309,102 @@ def _smtp_source_run(program: str, port: int, clients: int, length: int, count: 
     return time.perf_counter() - start
 
 
-def load_smtp_source(program: str, port: int, clients: int, length: int, seconds: float) -> float:
+def load_smtp_source(
+    program: str,
+    port: int,
+    clients: int,
+    length: int,
+    seconds: float,
+    server_cpu: Callable[[], float],
+) -> tuple[float, float]:
     """Messages per second with smtp-source: a short run sizes one of about
-    ``seconds`` (bounded to 200,000 messages), which is the one measured."""
+    ``seconds`` (bounded to 200,000 messages), which is the one measured; and
+    the server's CPU seconds per message in it."""
     probe = clients * 5
     rate = probe / _smtp_source_run(program, port, clients, length, probe)
     count = min(200_000, max(clients, int(rate * seconds)))
-    return count / _smtp_source_run(program, port, clients, length, count)
+    cpu = server_cpu()
+    rate = count / _smtp_source_run(program, port, clients, length, count)
+    return rate, (server_cpu() - cpu) / count
 
 
-def run_all(quick: bool, loadgen: str = "auto") -> str:
+def run_all(
+    quick: bool,
+    loadgen: str = "auto",
+    servers: list[str] | None = None,
+    clients: list[int] | None = None,
+    sizes: list[str] | None = None,
+    repeats: int | None = None,
+    other_examples: str | None = None,
+) -> str:
     """The E2E table; ``loadgen`` is "bundled", "smtp-source" or "auto" (the
-    latter where installed)."""
+    latter where installed). ``servers`` (keys of ``SERVER_KEYS``), ``clients``,
+    ``sizes`` ("1KB", "1MB") and ``repeats`` narrow the run; None: all.
+    ``other_examples``: a folder holding another version of the example servers
+    (an earlier commit's), each run beside the tree's as "NAME (other)"."""
     import run  # the body generator
 
     program = find_smtp_source() if loadgen != "bundled" else None
     if loadgen == "smtp-source" and program is None:
         raise RuntimeError("smtp-source is not installed (Debian package postfix)")
 
-    sizes = {"1 KB": 1000, "1 MB": 1_000_000}
-    messages = {label: run.make_body(size, seed=11)[0] + b".\r\n" for label, size in sizes.items()}
-    client_counts = (1, 10) if quick else (1, 10, 100)
-    seconds, repeats = (0.2, 1) if quick else (1.5, 3)
+    all_sizes = {"1 KB": 1000, "1 MB": 1_000_000}
+    if sizes is not None:
+        all_sizes = {k: v for k, v in all_sizes.items() if k.replace(" ", "") in sizes}
+    messages = {
+        label: run.make_body(size, seed=11)[0] + b".\r\n" for label, size in all_sizes.items()
+    }
+    client_counts = clients or ((1, 10) if quick else (1, 10, 100))
+    seconds, default_repeats = (0.2, 1) if quick else (1.5, 3)
+    repeats = repeats or default_repeats
     if program is None and LOADGEN_CPUS is not None:
         os.sched_setaffinity(0, LOADGEN_CPUS)  # the bundled generator runs in this process
-    names = [name for name in SERVERS if available(name)]
-    missing = [name for name in SERVERS if name not in names]
+    wanted = list(SERVERS) if servers is None else [SERVER_KEYS[key] for key in servers]
+    if other_examples:  # the same example servers from another folder, beside these
+        wanted = [twin for name in wanted for twin in (name, *_twin(name, other_examples))]
+    if "baseline" not in wanted:
+        wanted.insert(0, "baseline")  # the denominator
+    names = [name for name in wanted if available(name)]
+    missing = [name for name in wanted if name not in names]
     samples: dict[tuple[str, str, int], list[float]] = {}
+    cpu_samples: dict[tuple[str, str, int], list[float]] = {}
     # All servers run at once (an idle one costs nothing) and the cells go
     # round-robin over them, so a busy spell of a shared machine hits them all.
     with contextlib.ExitStack() as stack:
-        ports = {}
+        maildir = stack.enter_context(tempfile.TemporaryDirectory(prefix="e2e-maildir-"))
+        servers_up: dict[str, Server] = {}
         for name in list(names):
             print(f"  E2E starting {name} ...", file=sys.stderr, flush=True)
+            command = SERVERS[name]
+            if name in MAILDIR_SERVERS:
+                command = [*command, "--maildir", os.path.join(maildir, name.replace(" ", "-"))]
             try:
-                ports[name] = stack.enter_context(Server(SERVERS[name]))
+                servers_up[name] = stack.enter_context(Server(command))
             except RuntimeError:
                 names.remove(name)
                 missing.append(f"{name} (did not start)")
         for repeat in range(repeats):
             print(f"  E2E round {repeat + 1} of {repeats} ...", file=sys.stderr, flush=True)
             for label, message in messages.items():
-                for clients in client_counts:
+                for count in client_counts:
                     for name in names:
+                        server = servers_up[name]
                         if program is not None:
-                            size = sizes[label]
-                            rate = load_smtp_source(program, ports[name], clients, size, seconds)
+                            rate, cpu = load_smtp_source(
+                                program, server.port, count, all_sizes[label], seconds, server.cpu
+                            )
                         else:
-                            rate = asyncio.run(load(ports[name], clients, message, seconds))
-                        samples.setdefault((name, label, clients), []).append(rate)
+                            rate, cpu = asyncio.run(
+                                load(server.port, count, message, seconds, server.cpu)
+                            )
+                        samples.setdefault((name, label, count), []).append(rate)
+                        cpu_samples.setdefault((name, label, count), []).append(cpu)
+                        if name in MAILDIR_SERVERS:  # keep the disk and the folder small
+                            _empty_maildir(os.path.join(maildir, name.replace(" ", "-")))
     if LOADGEN_CPUS is not None:
         os.sched_setaffinity(0, set(_CPUS))
     results = {key: statistics.median(rates) for key, rates in samples.items()}
+    cpus = {key: statistics.median(values) for key, values in cpu_samples.items()}
     generator = (
         "Postfix's `smtp-source` (`-d`, HELO, one command at a time per client; "
         "payload of 1,000 and 1,000,000 octets plus its headers)"
@@ -302,20 +420,103 @@ def run_all(quick: bool, loadgen: str = "auto") -> str:
         f"Load generator: {generator}, {repeats} x {seconds:g} s per cell, "
         f"round-robin over the servers, median.{pinning}",
         "",
-        "| server | message | clients | messages/s | MB/s | vs baseline server |",
-        "|---|---|---:|---:|---:|---:|",
+        "| server | message | clients | messages/s | MB/s | vs baseline server | vs smtpd "
+        "| server CPU per message | CPU vs baseline |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for (name, label, clients), rate in results.items():
-        base = results.get(("baseline", label, clients))
-        ratio = f"{rate / base:.2f}" if base else ""
+    for (name, label, count), rate in sorted(
+        results.items(), key=lambda item: (item[0][1], item[0][2], names.index(item[0][0]))
+    ):
+        ratios = []
+        for other in ("baseline", "smtpd"):
+            base = results.get((other, label, count))
+            ratios.append(f"{rate / base:.2f}" if base else "")
         # smtp-source's own headers are not counted: MB/s is of the payload.
-        size = (sizes[label] if program is not None else len(messages[label])) / 1e6
+        size = (all_sizes[label] if program is not None else len(messages[label])) / 1e6
+        cpu, base_cpu = cpus[(name, label, count)], cpus.get(("baseline", label, count))
+        cpu_ratio = f"{cpu / base_cpu:.2f}" if base_cpu else ""
         rows.append(
-            f"| {name} | {label} | {clients} | {rate:,.0f} | {rate * size:,.1f} | {ratio} |"
+            f"| {name} | {label} | {count} | {rate:,.0f} | {rate * size:,.1f} "
+            f"| {ratios[0]} | {ratios[1]} | {cpu * 1e6:,.0f} µs | {cpu_ratio} |"
         )
+    rows += ["", "Servers: " + "; ".join(f"{name}: {SERVER_NOTES[name]}" for name in names) + "."]
     if missing:
         rows += ["", f"Not run (not available here): {', '.join(missing)}."]
     return "\n".join(rows)
+
+
+SERVER_NOTES = {
+    "baseline": "a minimal asyncio `Protocol` on `benchmarks/baseline.py`",
+    "asyncio --discard": "`examples/asyncio_server.py --discard`",
+    "asyncio Maildir": "`examples/asyncio_server.py`, delivering to a Maildir (tmpfs or disk)",
+    "socket --discard": "`examples/socket_server.py --discard` (a thread per connection)",
+    "trio --discard": "`examples/trio_server.py --discard`",
+    "smtpd": "the stdlib `smtpd.SMTPServer` (asyncore), dropping the message",
+    "aiosmtpd": "aiosmtpd's `Controller`, dropping the message",
+}
+
+
+def _twin(name: str, folder: str) -> list[str]:
+    """Register "NAME (other)", the example server ``name`` run from ``folder``."""
+    command = SERVERS[name]
+    if not (len(command) > 1 and command[1].startswith(EXAMPLES + os.sep)):
+        return []  # not an example server
+    twin = f"{name} (other)"
+    SERVERS[twin] = [command[0], os.path.join(folder, os.path.basename(command[1])), *command[2:]]
+    SERVER_NOTES[twin] = f"the same from {folder}"
+    if name in MAILDIR_SERVERS:
+        MAILDIR_SERVERS.add(twin)
+    return [twin]
+
+
+def _empty_maildir(path: str) -> None:
+    for sub in ("new", "tmp"):
+        folder = os.path.join(path, sub)
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(folder):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="E2E servers over loopback")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--loadgen", choices=("auto", "bundled", "smtp-source"), default="auto")
+    add_options(parser)
+    args = parser.parse_args(argv)
+    print(run_all(args.quick, args.loadgen, **selection(args)))
+
+
+def add_options(parser: Any) -> None:
+    """The options that narrow an E2E run (shared with run.py)."""
+    parser.add_argument(
+        "--servers",
+        type=lambda text: text.split(","),
+        metavar="KEYS",
+        help=f"comma-separated, of {','.join(SERVER_KEYS)} (the baseline always runs)",
+    )
+    parser.add_argument(
+        "--clients", type=lambda text: [int(n) for n in text.split(",")], metavar="N,N"
+    )
+    parser.add_argument("--sizes", type=lambda text: text.split(","), metavar="1KB,1MB")
+    parser.add_argument("--repeats", type=int, metavar="N")
+    parser.add_argument(
+        "--other-examples",
+        metavar="DIR",
+        help="also run the example servers found in DIR (e.g. an earlier commit's examples/)",
+    )
+
+
+def selection(args: Any) -> dict[str, Any]:
+    return {
+        "servers": args.servers,
+        "clients": args.clients,
+        "sizes": args.sizes,
+        "repeats": args.repeats,
+        "other_examples": args.other_examples,
+    }
 
 
 if __name__ == "__main__":
@@ -323,5 +524,7 @@ if __name__ == "__main__":
         asyncio.run(_serve_baseline())
     elif sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["aiosmtpd"]:
         _serve_aiosmtpd()
+    elif sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["smtpd"]:
+        _serve_smtpd()
     else:
-        raise SystemExit(__doc__)
+        main()

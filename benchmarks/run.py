@@ -336,6 +336,12 @@ def main() -> None:
     parser.add_argument("--skip-mem", action="store_true")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument(
+        "--only",
+        choices=("inprocess", "mem", "e2e"),
+        help="run one part only (E2E: narrowed further by the options below)",
+    )
+    e2e.add_options(parser.add_argument_group("E2E"))
+    parser.add_argument(
         "--loadgen",
         choices=("auto", "bundled", "smtp-source"),
         default="auto",
@@ -353,9 +359,7 @@ def main() -> None:
     started = time.perf_counter()
     drivers = [cls() for cls in impls.ALL if cls.available()]
     missing = [cls.name for cls in impls.ALL if not cls.available()]
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
-    if args.loadgen != "auto":
-        command += f" --loadgen {args.loadgen}"
+    command = "python " + " ".join(["benchmarks/run.py", *sys.argv[1:]])
     out = [
         f"Command: `{command}`  ",
         f"Date: {datetime.date.today().isoformat()}  ",
@@ -365,16 +369,18 @@ def main() -> None:
     if missing:
         out.append(f"\nNot importable here, so not measured: {', '.join(missing)}.")
 
-    print("verifying the drivers ...", file=sys.stderr, flush=True)
-    verify(drivers)
-    workloads = build_workloads(args.quick)
-    print("in-process workloads ...", file=sys.stderr, flush=True)
-    measure(workloads, drivers, rounds=1 if args.quick else 7, budget=0.5 if args.quick else 25)
-    out += ["", "### In-process workloads", ""]
-    out += [f"- {w.title}" for w in workloads]
-    out += ["", workload_table(workloads)]
+    if args.only in (None, "inprocess"):
+        print("verifying the drivers ...", file=sys.stderr, flush=True)
+        verify(drivers)
+        workloads = build_workloads(args.quick)
+        print("in-process workloads ...", file=sys.stderr, flush=True)
+        rounds, budget = (1, 0.5) if args.quick else (7, 25)
+        measure(workloads, drivers, rounds=rounds, budget=budget)
+        out += ["", "### In-process workloads", ""]
+        out += [f"- {w.title}" for w in workloads]
+        out += ["", workload_table(workloads)]
 
-    if not args.skip_mem:
+    if args.only == "mem" or (args.only is None and not args.skip_mem):
         chunks = 16 if args.quick else 1600
         out += [
             "",
@@ -383,10 +389,10 @@ def main() -> None:
         ]
         out.append(run_mem([d.name for d in drivers], chunks, timeout=60 if args.quick else 300))
 
-    if not args.skip_e2e:
+    if args.only == "e2e" or (args.only is None and not args.skip_e2e):
         print("E2E over loopback ...", file=sys.stderr, flush=True)
         out += ["", "### E2E over 127.0.0.1", ""]
-        out.append(e2e.run_all(quick=args.quick, loadgen=args.loadgen))
+        out.append(e2e.run_all(args.quick, args.loadgen, **e2e.selection(args)))
 
     out += ["", f"Total time of this run: {time.perf_counter() - started:.0f} s"]
     print("\n".join(out))

@@ -19,6 +19,7 @@ back. See docs/adapters.md.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -60,9 +61,26 @@ REPLY_OK = Reply(250, "OK", "2.0.0")
 REPLY_SENDER_OK = Reply(250, "Sender OK", "2.1.0")
 REPLY_RECIPIENT_OK = Reply(250, "Recipient OK", "2.1.5")
 REPLY_START_DATA = Reply(354, "End data with <CR><LF>.<CR><LF>")
+# --discard: nothing is queued, so the reply names no queue id (and costs no Reply).
+REPLY_DISCARDED = Reply(250, "OK, discarded", "2.0.0")
+NULL_SPOOL = NullSpool()  # holds nothing, so every --discard session shares it
 # Read for every event: in Python 3.11 ``State.IN_DATA`` is a descriptor call,
 # ten times the cost of a global.
 _IN_DATA, _TLS_PENDING = State.IN_DATA, State.TLS_PENDING
+
+
+@functools.cache
+def _phase_timeouts(config: Config) -> dict[State, float]:
+    """RFC 5321 4.5.3.2: the timeout of each phase by the engine's state (the
+    body's depends on the message deadline; other states wait for a command).
+    One per configuration, shared by its sessions (read only)."""
+    return {
+        State.IN_MAIL: config.mail_timeout,
+        State.HAS_RCPT: config.rcpt_timeout,
+        State.PROXY_HEADER: config.initial_timeout,
+        State.CONNECTED: config.initial_timeout,
+        State.AWAIT_HELLO: config.initial_timeout,
+    }
 
 
 def new_connection(config: Config) -> ServerConnection:
@@ -96,15 +114,7 @@ class Session:
         self._body_deadline: float | None = None  # time.monotonic() when the body must end
         self._body_started = False
         self._reply_to_body = False  # the unwritten replies answer a message's end
-        # RFC 5321 4.5.3.2: the timeout of each phase by the engine's state (the
-        # body's depends on the message deadline; other states wait for a command).
-        self._timeouts = {
-            State.IN_MAIL: config.mail_timeout,
-            State.HAS_RCPT: config.rcpt_timeout,
-            State.PROXY_HEADER: config.initial_timeout,
-            State.CONNECTED: config.initial_timeout,
-            State.AWAIT_HELLO: config.initial_timeout,
-        }
+        self._timeouts = _phase_timeouts(config)
 
     # -- what the adapter calls ----------------------------------------------------
 
@@ -117,20 +127,25 @@ class Session:
 
     def handle(self, event: Event | Sentinel) -> bytes:
         """Act on one event; return the bytes to write (empty for body data)."""
-        if isinstance(event, MessageData):
+        kind = type(event)  # events are final classes: the type picks the action
+        if kind is MessageData:
             self._body_started = True
             if self._spool is None and self._sender is not None:  # BDAT: the first chunk
                 self._open_spool()
             if self._spool is not None:
-                self._spool.write(event.data)
+                self._spool.write(event.data)  # type: ignore[union-attr]
             return b""
-        if not isinstance(event, Event) or isinstance(event, ConnectionClosed):
-            raise RuntimeError(f"the adapter handles {event!r} itself")
-        if isinstance(event, EndOfMessage) and self.config.lmtp:
+        if kind is EndOfMessage and self.config.lmtp:
             # RFC 2033 4.2: one reply per accepted recipient, in order.
             self._reply_to_body = True
-            return b"".join(self.conn.send(reply) for reply in self._end_of_lmtp_message(event))
-        return self.conn.send(self.decide(event))
+            replies = self._end_of_lmtp_message(event)  # type: ignore[arg-type]
+            return b"".join(self.conn.send(reply) for reply in replies)
+        decide = _DECISIONS.get(kind)
+        if decide is not None:
+            return self.conn.send(decide(self, event))
+        if not isinstance(event, Event) or isinstance(event, ConnectionClosed):
+            raise RuntimeError(f"the adapter handles {event!r} itself")
+        return self.conn.send(self.conn.default_reply())
 
     def tls_context(self) -> ssl.SSLContext | None:
         """Set once the 220 to STARTTLS is sent (the engine is in TLS_PENDING): the
@@ -265,6 +280,8 @@ class Session:
             return event.reply
         if spool is None:
             return REPLY_LOCAL_ERROR
+        if self.config.discard:
+            return REPLY_DISCARDED
         try:
             spool.commit()
         except OSError:
@@ -279,15 +296,19 @@ class Session:
         """RFC 2033 4.2: one file and one reply per accepted recipient, in order."""
         count = len(event.recipients)
         spool, recipients = self._take_spool(event), self._recipients
-        heads = [self._trace_headers([r]) for r in recipients] if spool else []
+        if spool is NULL_SPOOL:  # --discard: no file, no headers, no queue id
+            heads = [b""] * len(recipients)
+        else:
+            heads = [self._trace_headers([r]) for r in recipients] if spool else []
         self._end_transaction()
         if spool is None or len(heads) != count:  # refused by the engine, or no file
             if spool is not None:
                 spool.discard()
             return [event.reply or REPLY_LOCAL_ERROR] * count
         landed = spool.deliver_copies(heads)
+        done = "OK, discarded" if spool is NULL_SPOOL else f"OK queued as {self._queue_id}"
         return [
-            Reply(250, f"<{r.forward_path.address}> OK queued as {self._queue_id}", "2.0.0")
+            Reply(250, f"<{r.forward_path.address}> {done}", "2.0.0")
             if ok
             else Reply(451, f"<{r.forward_path.address}> Local error in processing", "4.3.0")
             for r, ok in zip(recipients, landed, strict=True)
@@ -314,10 +335,10 @@ class Session:
             return None
         if self._spool_failed:
             return REPLY_LOCAL_ERROR
-        self._queue_id = new_queue_id()
         if self.config.discard:
-            self._spool = NullSpool()
+            self._spool = NULL_SPOOL
             return None
+        self._queue_id = new_queue_id()
         head = b"" if self.config.lmtp else self._trace_headers(self._recipients)
         try:
             self._spool = Spool(self.config.maildir, head)
@@ -388,7 +409,7 @@ class Session:
 
 # The example's own answer to each kind of command (anything else: the engine's
 # default_reply()).
-_DECISIONS: dict[type[Event], Callable[[Session, Any], Reply]] = {
+_DECISIONS: dict[type[Event | Sentinel], Callable[[Session, Any], Reply]] = {
     ProxyHeader: Session._on_proxy,
     XClient: Session._on_xclient,
     XForward: Session._on_xforward,

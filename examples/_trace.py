@@ -40,6 +40,8 @@ class Client:
 
     def trusted(self, networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
         """Whether the address is in one of ``networks`` (IPv4-mapped IPv6 counts as IPv4)."""
+        if not networks:  # the usual case: no address to parse for every connection
+            return False
         try:
             ip = ipaddress.ip_address(self.address or "")
         except ValueError:

@@ -78,7 +78,7 @@ class SMTPProtocol(asyncio.BufferedProtocol):
 
     def pump(self) -> None:
         """Run the engine until it needs bytes, write the replies, then wait."""
-        session, conn = self.session, self.session.conn
+        session, conn, tls_offered = self.session, self.session.conn, self.config.tls is not None
         try:
             while not self.paused and not self.busy:
                 try:
@@ -86,15 +86,16 @@ class SMTPProtocol(asyncio.BufferedProtocol):
                 except RemoteProtocolError as exc:
                     return self.close(session.protocol_error(exc))
                 if event is NEED_DATA:  # write the batched replies before waiting
-                    self.flush()
+                    if self.out:
+                        self.flush()
                     if not self.paused:
                         session.written()
                         return self.wait(session.timeout)
-                elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
+                elif type(event) is ConnectionClosed:  # after 221/421, or EOF
                     return self.close()
                 else:
                     self.out += session.handle(event)
-                    if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
+                    if tls_offered and (tls := session.tls_context()) is not None:  # 220
                         self.busy = True
                         self.transport.pause_reading()  # now: no byte may reach the engine
                         self.handshake = self.loop.create_task(self.start_tls(tls))  # kept
@@ -144,13 +145,14 @@ class SMTPProtocol(asyncio.BufferedProtocol):
         self.transport.write(out)
 
     def wait(self, timeout: float) -> None:
-        """Set the deadline. Pushing it back is free: an early timer re-arms itself."""
-        self.deadline = self.loop.time() + timeout
-        if self.timer is not None and self.timer.when() > self.deadline:
-            self.timer.cancel()  # the deadline came closer
-            self.timer = None
-        if self.timer is None:
-            self.timer = self.loop.call_at(self.deadline, self.expired)
+        """Set the deadline. Pushing it back costs no timer: an early one re-arms itself."""
+        self.deadline = deadline = self.loop.time() + timeout
+        timer = self.timer
+        if timer is not None and timer.when() > deadline:
+            timer.cancel()  # the deadline came closer
+            timer = None
+        if timer is None:
+            self.timer = self.loop.call_at(deadline, self.expired)
 
     def expired(self) -> None:
         self.timer = None

@@ -49,6 +49,13 @@ def start_tls(sock: socket.socket, context: ssl.SSLContext) -> ssl.SSLSocket:
     return tls
 
 
+def set_timeout(sock: socket.socket, seconds: float) -> None:
+    """``settimeout()`` only when the value changes: each call is a system call
+    (ioctl) that also hands the interpreter lock to another thread."""
+    if sock.gettimeout() != seconds:
+        sock.settimeout(seconds)
+
+
 def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> None:
     session = Session(config, peer)
     conn = session.conn
@@ -62,11 +69,11 @@ def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> 
                 break
             if event is NEED_DATA:
                 if out:  # write the batched replies before waiting (RFC 2920 3.2)
-                    sock.settimeout(session.write_timeout)
+                    set_timeout(sock, session.write_timeout)
                     sock.sendall(out)
                     out.clear()
                     session.written()
-                sock.settimeout(session.timeout)  # the phase's timeout (RFC 5321 4.5.3.2)
+                set_timeout(sock, session.timeout)  # the phase's timeout (RFC 5321 4.5.3.2)
                 try:
                     data = sock.recv(READ_SIZE)
                 except TimeoutError:
@@ -80,15 +87,15 @@ def serve_client(sock: socket.socket, peer: tuple[Any, ...], config: Config) -> 
                 if (tls := session.tls_context()) is not None:  # 220 to STARTTLS sent
                     sock.sendall(out)  # in plaintext
                     out.clear()
-                    sock.settimeout(session.timeout)  # bounds the handshake
+                    set_timeout(sock, session.timeout)  # bounds the handshake
                     sock = start_tls(sock, tls)
                     conn.tls_established()
                 if len(out) >= WRITE_THRESHOLD:  # a client that does not read
-                    sock.settimeout(session.write_timeout)
+                    set_timeout(sock, session.write_timeout)
                     sock.sendall(out)
                     out.clear()
         if out:
-            sock.settimeout(session.write_timeout)
+            set_timeout(sock, session.write_timeout)
             sock.sendall(out)
     except OSError:
         pass  # the client went away or stopped reading

@@ -29,43 +29,52 @@ async def serve_client(tcp: trio.SocketStream, config: Config) -> None:
     session = Session(config, peer)
     conn = session.conn
     out = bytearray(session.greeting())  # owed first; after the PROXY header if any
+    # One cancel scope bounds every wait: its deadline moves before each read,
+    # write and handshake (a new scope per wait cost more than the engine's work).
+    # On expiry, a read gets 421 (RFC 5321 4.5.3.2); a write or handshake, a drop.
+    timer = trio.CancelScope()
+    reading = False  # what the timer bounds now
 
     async def flush() -> None:
-        with trio.fail_after(session.write_timeout):  # a client that never reads
-            await stream.send_all(out)
+        nonlocal reading
+        reading = False
+        timer.deadline = trio.current_time() + session.write_timeout  # a client not reading
+        await stream.send_all(out)
         out.clear()
         session.written()
 
     try:
-        while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as exc:
-                out += session.protocol_error(exc)
-                break
-            if event is NEED_DATA:
-                if out:  # write the batched replies before waiting (RFC 2920 3.2)
-                    await flush()
-                with trio.move_on_after(session.timeout) as idle:
-                    data = await stream.receive_some(READ_SIZE)
-                if idle.cancelled_caught:
-                    out += session.timed_out()
+        with timer:
+            while True:
+                try:
+                    event = conn.next_event()
+                except RemoteProtocolError as exc:
+                    out += session.protocol_error(exc)
                     break
-                conn.receive_data(bytes(data))  # b"" at EOF; bytes(b) is b, no copy
-            elif isinstance(event, ConnectionClosed):  # after 221/421, or EOF
-                break
-            else:
-                out += session.handle(event)
-                if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
-                    await flush()  # in plaintext
-                    stream = trio.SSLStream(tcp, tls, server_side=True)
-                    with trio.fail_after(session.timeout):
-                        await stream.do_handshake()
-                    conn.tls_established()
-                if len(out) >= WRITE_THRESHOLD:  # a client that pipelines without reading
-                    await flush()
-        if out:
-            await flush()
+                if event is NEED_DATA:
+                    if out:  # write the batched replies before waiting (RFC 2920 3.2)
+                        await flush()
+                    reading = True
+                    timer.deadline = trio.current_time() + session.timeout
+                    data = await stream.receive_some(READ_SIZE)
+                    conn.receive_data(bytes(data))  # b"" at EOF; bytes(b) is b, no copy
+                elif type(event) is ConnectionClosed:  # after 221/421, or EOF
+                    break
+                else:
+                    out += session.handle(event)
+                    if (tls := session.tls_context()) is not None:  # 220 to STARTTLS
+                        await flush()  # in plaintext
+                        stream = trio.SSLStream(tcp, tls, server_side=True)
+                        timer.deadline = trio.current_time() + session.timeout
+                        await stream.do_handshake()  # reading is False: a stall drops
+                        conn.tls_established()
+                    if len(out) >= WRITE_THRESHOLD:  # a client that pipelines without reading
+                        await flush()
+            if out:
+                await flush()
+        if timer.cancelled_caught and reading:  # the client was silent too long
+            with trio.move_on_after(session.write_timeout):
+                await stream.send_all(out + session.timed_out())
     except trio.Cancelled:  # the server is stopping
         with trio.move_on_after(1) as scope:
             scope.shield = True
@@ -74,8 +83,8 @@ async def serve_client(tcp: trio.SocketStream, config: Config) -> None:
             ):
                 await stream.send_all(session.shutting_down())
         raise
-    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError, OSError):
-        pass  # the client went away or stopped reading
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        pass  # the client went away
     except Exception:
         log_error(peer)
     finally:
