@@ -114,6 +114,7 @@ class BaselineSession:
                 if end < 0:
                     self.deliver(unstuffed(data, 0, len(data), dots))
                     return
+                # It holds the terminator: the path below walks it again (once a message).
         elif self.held:
             if self.skip and self.held == BODY_START and not data.startswith(b"."):
                 self.skip = 0  # the body starts with no dot: nothing to look back at
