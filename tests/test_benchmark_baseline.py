@@ -87,3 +87,35 @@ def test_4_1_1_4_baseline_ends_an_empty_body_cut_inside_its_terminator() -> None
     assert delivered == b""
     assert closed
     assert replies.endswith(MESSAGE_ACCEPTED + b"221 Bye\r\n")
+
+
+@given(
+    dot_lines=st.integers(min_value=0, max_value=3 * 64),
+    cuts=st.lists(st.integers(min_value=1, max_value=2000), max_size=6),
+)
+def test_4_5_2_baseline_unstuffs_reads_with_many_stuffed_dots(
+    dot_lines: int, cuts: list[int]
+) -> None:
+    """Past 64 stuffed dots in one read the baseline stops walking them and
+    unstuffs the read with split/join: both ways deliver the same bytes."""
+    body_lines = [b".x", b"y"] * dot_lines + [b"..", b"."]
+    wire, plain = wire_and_plain(body_lines)
+    stream = b"EHLO c\r\n" + COMMANDS + wire + b".\r\nQUIT\r\n"
+    replies, delivered, closed = feed_in_pieces(stream, [c for c in cuts if c < len(stream)])
+    assert delivered == plain
+    assert closed
+    assert replies.endswith(MESSAGE_ACCEPTED + b"221 Bye\r\n")
+
+
+def test_4_5_2_baseline_delivers_a_read_without_stuffed_dots_as_it_came() -> None:
+    """The usual read of a body: no stuffed dot, no terminator, so the very
+    object read is delivered (no copy)."""
+    replies: list[bytes] = []
+    delivered: list[bytes] = []
+    session = BaselineSession(replies.append, delivered.append)
+    session.feed(b"EHLO c\r\n" + COMMANDS + b"first line\r\nsec")
+    read = b"ond line\r\nthird"
+    session.feed(read)
+    assert delivered[-1] is read
+    session.feed(b" line\r\n.\r\n")
+    assert b"".join(delivered) == b"first line\r\nsecond line\r\nthird line\r\n"

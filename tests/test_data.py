@@ -229,11 +229,18 @@ def test_long_line_without_lf_across_held_segments() -> None:
 
 
 @given(
-    st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b"\0", b"a", b"."]), max_size=30).map(b"".join)
+    st.one_of(
+        st.lists(
+            st.sampled_from([b"\r\n", b"\r", b"\n", b"\n\r", b"\r\r", b"\0", b"a", b"."]),
+            max_size=30,
+        ).map(b"".join),
+        st.binary(max_size=64),
+    )
 )
-def test_bad_line_ending_check_agrees_with_the_pattern(segment: bytes) -> None:
-    """The fast check (splitlines, rejoined with CRLF) finds a fault exactly
-    when the regular expression that locates the first fault finds one."""
+def test_2_3_8_bad_line_ending_check_agrees_with_the_pattern(segment: bytes) -> None:
+    """RFC 5321 2.3.8: the fast check (delete every CR, write every LF as
+    CRLF, compare) finds a fault exactly when the regular expression that
+    locates the first bare CR, bare LF or NUL finds one."""
     assert _has_bad_line_ending(segment) == (_BAD_LINE_ENDING.search(segment) is not None)
 
 

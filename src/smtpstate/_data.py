@@ -285,12 +285,11 @@ def _long_line_stop(segment: bytes, open_line: int, limit: int) -> int:
 def _has_bad_line_ending(segment: bytes) -> bool:
     """A CR not followed by LF, an LF not preceded by CR, or a NUL.
 
-    ``splitlines`` ends a line at each CRLF, bare CR and bare LF, so putting a
-    CRLF back at each line end rebuilds the segment only when every line end
-    was a CRLF. Faster than counting CR, LF and CRLF, except on tiny segments."""
+    Deleting every CR and then writing every LF as CRLF gives back the segment
+    exactly when each CR was followed by an LF and each LF preceded by a CR.
+    Both ``replace`` calls replace one octet, which CPython finds with
+    ``memchr``: a few C steps per line, and no object per line (``splitlines``
+    would make one)."""
     if b"\0" in segment:
         return True
-    rebuilt = b"\r\n".join(segment.splitlines())
-    if segment.endswith((b"\r", b"\n")):
-        rebuilt += b"\r\n"
-    return rebuilt != segment
+    return segment.replace(b"\r", b"").replace(b"\n", b"\r\n") != segment
