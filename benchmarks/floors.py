@@ -144,10 +144,25 @@ def walk_and_unstuff(chunk: bytes) -> bytes:
         return b"".join(pieces)
 
 
+def hop_to_stuffed_dots(chunk: bytes) -> int:
+    """A sink that looks for "." alone (one ``memchr`` a hop) and keeps those
+    after a CRLF: it skips the text between periods, so it beats the walk on
+    text without periods and loses on text with them, as W2's is."""
+    found, at = 0, chunk.find(b".")
+    while at >= 0:
+        found += chunk.startswith(b"\r\n", at - 2)
+        at = chunk.find(b".", at + 1)
+    return found
+
+
 def w2_passes(chunks: list[bytes], upto: int) -> None:
     """The fallback's two passes over each read (``upto`` 1), or the first
-    ``upto`` of the passes the body decoder makes (2: the baseline's one)."""
+    ``upto`` of the passes the body decoder makes (2: the baseline's one);
+    0: only the hops from "." to "." of another would-be minimum."""
     for chunk in chunks:
+        if upto == 0:
+            hop_to_stuffed_dots(chunk)
+            continue
         if upto == 1:
             chunk.find(b"\r\n.\r\n")  # the end of the body
             b"\r\n".join(chunk.split(b"\r\n."))  # dot-unstuffing
@@ -176,6 +191,7 @@ def w2() -> None:
         start = end
     drivers = {"baseline": impls.Baseline(), "smtpstate": impls.Smtpstate()}
     passes = {
+        'hop from "." to "." (not a candidate on text with periods)': 0,
         "find the end, split/join (the fallback past 64 stuffed dots in a read)": 1,
         "walk the stuffed dots, join (the baseline's pass, and the decoder's)": 2,
         "... and look for NUL": 3,
