@@ -526,9 +526,9 @@ def run_all(
 
 SERVER_NOTES = {
     "baseline": "a minimal asyncio `Protocol` on `benchmarks/baseline.py`",
-    "trio baseline": "the same session under `trio.serve_tcp`, one `receive_some` and one "
+    "trio baseline": "`BaselineSession` under `trio.serve_tcp`, one `receive_some` and one "
     "`send_all` a read",
-    "socket baseline": "the same session on blocking sockets, a thread per connection, one "
+    "socket baseline": "`BaselineSession` on blocking sockets, a thread per connection, one "
     "`recv` and one `sendall` a read",
     "asyncio --discard": "`examples/asyncio_server.py --discard`",
     "asyncio Maildir": "`examples/asyncio_server.py`, delivering to a Maildir (tmpfs or disk)",
