@@ -2,15 +2,17 @@
 ``smtp-source`` where it is installed (Debian package ``postfix``; or set
 ``SMTP_SOURCE`` to the program), else by the bundled asyncio load generator.
 
-    python benchmarks/e2e.py serve baseline|aiosmtpd|smtpd   # a server on 127.0.0.1, port 0
+    python benchmarks/e2e.py serve KIND   # a server on 127.0.0.1, port 0; KIND: see SERVE
     python benchmarks/e2e.py [--servers KEYS] [--clients N,N] [--sizes 1KB,1MB]  # E2E cells
 
 Servers (``SERVERS``): the three example servers with ``--discard`` (asyncio,
 socket, trio), the asyncio example delivering to a Maildir in a temporary
 folder, aiosmtpd's ``Controller`` with a handler that drops the message, the
 stdlib ``smtpd`` (Python <= 3.11) with a ``process_message`` that drops it, and
-a minimal asyncio server built on ``baseline.py``. Each prints ``listening on
-127.0.0.1:PORT`` once it accepts connections, like the example servers do.
+a minimal asyncio server built on ``baseline.py``; on request (``--servers``),
+minimal trio and socket servers on it too, the floors of the trio and socket
+examples. Each prints ``listening on 127.0.0.1:PORT`` once it accepts
+connections, like the example servers do.
 
 Both generators do the same per client: one connection, a greeting (EHLO for
 the bundled one, HELO for ``smtp-source``), then transactions (MAIL, RCPT,
@@ -24,13 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +90,68 @@ async def _serve_baseline() -> None:
         await server.serve_forever()
 
 
+# The trio and socket sinks: BaselineSession under the fewest calls of each I/O
+# model per read (one receive, one send of the replies it wrote), no timeouts.
+READ_SIZE = 65536
+
+
+async def _trio_sink(stream: Any) -> None:
+    import trio
+
+    out: list[bytes] = []
+    session = BaselineSession(out.append, _drop)
+    with contextlib.suppress(trio.BrokenResourceError):
+        while True:
+            if out:
+                replies = b"".join(out)
+                out.clear()
+                await stream.send_all(replies)
+            if session.closed:
+                return
+            data = await stream.receive_some(READ_SIZE)
+            if not data:
+                return
+            session.feed(data)
+
+
+def _serve_trio_baseline() -> None:
+    import trio
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, _trio_sink, 0, host="127.0.0.1")
+            )
+            print(f"listening on 127.0.0.1:{listeners[0].socket.getsockname()[1]}", flush=True)
+
+    trio.run(serve)
+
+
+def _socket_sink(sock: socket.socket) -> None:
+    out: list[bytes] = []
+    session = BaselineSession(out.append, _drop)
+    with sock, contextlib.suppress(OSError):
+        while True:
+            if out:
+                replies = b"".join(out)
+                out.clear()
+                sock.sendall(replies)
+            if session.closed:
+                return
+            data = sock.recv(READ_SIZE)
+            if not data:
+                return
+            session.feed(data)
+
+
+def _serve_socket_baseline() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    print(f"listening on 127.0.0.1:{server.getsockname()[1]}", flush=True)
+    while True:  # until SIGTERM ends the process
+        sock, _ = server.accept()
+        threading.Thread(target=_socket_sink, args=(sock,), daemon=True).start()
+
+
 def _serve_smtpd() -> None:
     import asyncore
     import warnings
@@ -106,8 +173,6 @@ def _serve_smtpd() -> None:
 
 
 def _serve_aiosmtpd() -> None:
-    import socket
-
     from aiosmtpd.controller import Controller
 
     class Handler:
@@ -139,6 +204,8 @@ def _ours(kind: str) -> list[str]:
 # folder, emptied after every cell).
 SERVERS = {
     "baseline": _ours("baseline"),
+    "trio baseline": _ours("trio-baseline"),
+    "socket baseline": _ours("socket-baseline"),
     "asyncio --discard": _example("asyncio_server.py", "--discard"),
     "asyncio Maildir": _example("asyncio_server.py"),
     "socket --discard": _example("socket_server.py", "--discard"),
@@ -147,9 +214,13 @@ SERVERS = {
     "aiosmtpd": _ours("aiosmtpd"),
 }
 MAILDIR_SERVERS = {"asyncio Maildir"}
+# Run only when --servers names them: the floors of the trio and socket examples.
+ON_REQUEST = {"trio baseline", "socket baseline"}
 # What --servers takes: a short key per server.
 SERVER_KEYS = {
     "baseline": "baseline",
+    "trio-baseline": "trio baseline",
+    "socket-baseline": "socket baseline",
     "asyncio": "asyncio --discard",
     "asyncio-maildir": "asyncio Maildir",
     "socket": "socket --discard",
@@ -164,7 +235,12 @@ def available(name: str) -> bool:
     import warnings
 
     base = name.removesuffix(" (other)")
-    module = {"aiosmtpd": "aiosmtpd", "smtpd": "smtpd", "trio --discard": "trio"}.get(base)
+    module = {
+        "aiosmtpd": "aiosmtpd",
+        "smtpd": "smtpd",
+        "trio --discard": "trio",
+        "trio baseline": "trio",
+    }.get(base)
     if module is None:
         return True
     with warnings.catch_warnings():
@@ -359,7 +435,10 @@ def run_all(
     repeats = repeats or default_repeats
     if program is None and LOADGEN_CPUS is not None:
         os.sched_setaffinity(0, LOADGEN_CPUS)  # the bundled generator runs in this process
-    wanted = list(SERVERS) if servers is None else [SERVER_KEYS[key] for key in servers]
+    if servers is None:
+        wanted = [name for name in SERVERS if name not in ON_REQUEST]
+    else:
+        wanted = [SERVER_KEYS[key] for key in servers]
     if other_examples:  # the same example servers from another folder, beside these
         wanted = [twin for name in wanted for twin in (name, *_twin(name, other_examples))]
     if "baseline" not in wanted:
@@ -447,6 +526,10 @@ def run_all(
 
 SERVER_NOTES = {
     "baseline": "a minimal asyncio `Protocol` on `benchmarks/baseline.py`",
+    "trio baseline": "`BaselineSession` under `trio.serve_tcp`, one `receive_some` and one "
+    "`send_all` a read",
+    "socket baseline": "`BaselineSession` on blocking sockets, a thread per connection, one "
+    "`recv` and one `sendall` a read",
     "asyncio --discard": "`examples/asyncio_server.py --discard`",
     "asyncio Maildir": "`examples/asyncio_server.py`, delivering to a Maildir (tmpfs or disk)",
     "socket --discard": "`examples/socket_server.py --discard` (a thread per connection)",
@@ -519,12 +602,18 @@ def selection(args: Any) -> dict[str, Any]:
     }
 
 
+# What `e2e.py serve KIND` runs.
+SERVE: dict[str, Callable[[], object]] = {
+    "baseline": lambda: asyncio.run(_serve_baseline()),
+    "trio-baseline": _serve_trio_baseline,
+    "socket-baseline": _serve_socket_baseline,
+    "aiosmtpd": _serve_aiosmtpd,
+    "smtpd": _serve_smtpd,
+}
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["baseline"]:
-        asyncio.run(_serve_baseline())
-    elif sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["aiosmtpd"]:
-        _serve_aiosmtpd()
-    elif sys.argv[1:2] == ["serve"] and sys.argv[2:3] == ["smtpd"]:
-        _serve_smtpd()
+    if sys.argv[1:2] == ["serve"]:
+        SERVE[sys.argv[2]]()
     else:
         main()
