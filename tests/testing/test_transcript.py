@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -239,8 +239,10 @@ def test_tcp_runner_closes_the_client_side() -> None:
     assert [r.code for r in result.record.replies()] == [220, 250]
 
 
-def test_tcp_runner_gives_up_on_a_silent_server() -> None:
-    """A server that never answers: the read times out, the reply is missing."""
+@contextlib.contextmanager
+def raw_server(converse: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A one-connection server on a thread: ``converse`` gets the accepted
+    socket; yields the port, then checks the thread ended."""
     listener = socket.create_server((HOST, 0))
     listener.settimeout(TIMEOUT)
 
@@ -249,38 +251,39 @@ def test_tcp_runner_gives_up_on_a_silent_server() -> None:
             sock, _ = listener.accept()
             with sock:
                 sock.settimeout(TIMEOUT)
-                while sock.recv(65536):  # read until the client goes
-                    pass
+                converse(sock)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    with pytest.raises(TranscriptMismatch, match="line 1: expected S: 220, got no reply"):
-        run_transcript_tcp("S: 220\n", HOST, listener.getsockname()[1], timeout=0.3)
+    yield listener.getsockname()[1]
     thread.join(TIMEOUT)
     assert not thread.is_alive()
+
+
+def test_tcp_runner_gives_up_on_a_silent_server() -> None:
+    """A server that never answers: the read times out, the reply is missing."""
+
+    def silent(sock: socket.socket) -> None:
+        while sock.recv(65536):  # read until the client goes
+            pass
+
+    with raw_server(silent) as port, pytest.raises(
+        TranscriptMismatch, match="line 1: expected S: 220, got no reply"
+    ):
+        run_transcript_tcp("S: 220\n", HOST, port, timeout=0.3)
 
 
 def test_tcp_runner_catches_a_server_that_answers_twice() -> None:
     """A raw server that answers each command with two replies."""
-    listener = socket.create_server((HOST, 0))
-    listener.settimeout(TIMEOUT)
 
-    def serve() -> None:
-        with contextlib.suppress(OSError), listener:
-            sock, _ = listener.accept()
-            with sock:
-                sock.settimeout(TIMEOUT)
-                sock.sendall(b"220 broken.example\r\n")
-                while sock.recv(65536):
-                    sock.sendall(b"250 OK\r\n250 OK\r\n")
+    def twice(sock: socket.socket) -> None:
+        sock.sendall(b"220 broken.example\r\n")
+        while sock.recv(65536):
+            sock.sendall(b"250 OK\r\n250 OK\r\n")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
     text = "S: 220\nC: NOOP\nS: 250\nS: 250\n"  # matches what comes, but breaks a rule
-    with pytest.raises(ProtocolViolation, match="reply to no command"):
-        run_transcript_tcp(text, HOST, listener.getsockname()[1], timeout=TIMEOUT)
-    thread.join(TIMEOUT)
-    assert not thread.is_alive()
+    with raw_server(twice) as port, pytest.raises(ProtocolViolation, match="reply to no command"):
+        run_transcript_tcp(text, HOST, port, timeout=TIMEOUT)
 
 
 def test_tcp_runner_against_the_example_socket_server(socket_server: StartSocketServer) -> None:
